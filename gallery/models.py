@@ -1,0 +1,176 @@
+"""The gallery: domains (tenants), their persons, face photos and face embeddings, and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.db.models import Q
+from pgvector.django import VectorField
+
+from gallery.querysets import FaceEmbeddingQuerySet
+
+
+class Domain(models.Model):
+    """One gallery of known persons, searched with one recognition model."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    model_name = models.CharField(max_length=40, default="Dlib", help_text="DeepFace recognition model")
+    detector = models.CharField(max_length=40, default="dlib", help_text="DeepFace face detector")
+    threshold = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Cosine distance at or below which a face matches; empty uses the model's DeepFace default.",
+    )
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def effective_threshold(self) -> float:
+        from recognition.models_zoo import default_threshold
+
+        return self.threshold if self.threshold is not None else default_threshold(self.model_name)
+
+
+class Person(models.Model):
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="persons")
+    name = models.CharField(max_length=200)
+    external_id = models.CharField(
+        max_length=200, null=True, blank=True, help_text="Id in a client system, unique per domain"
+    )
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="person_external_id_unique_per_domain",
+            ),
+        ]
+        indexes = [
+            # person list and name search within a domain
+            models.Index(fields=["domain", "name"], name="person_domain_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def photo_upload_to(photo: "FacePhoto", filename: str) -> str:
+    # The stored name is the content hash (plus the format's extension), never the client's file
+    # name, so an upload cannot choose where it lands.
+    extension = filename.rsplit(".", 1)[-1] if "." in filename else "img"
+    return f"faces/{photo.domain_id}/{photo.content_hash[:2]}/{photo.content_hash}.{extension[:5]}"
+
+
+class ContentAddressedStorage(FileSystemStorage):
+    """Names are content hashes: a file already there has the same bytes, so it is replaced
+    rather than renamed (a rerun after a crash between file write and commit reuses the name)."""
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        if self.exists(name):
+            self.delete(name)
+        return name
+
+
+class FacePhoto(models.Model):
+    """A source photo of a person. Its content hash de-duplicates uploads and makes ingest resumable."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        EMBEDDED = "embedded"
+        NO_FACE = "no_face"
+        FAILED = "failed"
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="photos")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="photos")
+    image = models.ImageField(upload_to=photo_upload_to, storage=ContentAddressedStorage, max_length=300)
+    content_hash = models.CharField(max_length=64)
+    source_name = models.CharField(max_length=500, blank=True, help_text="Original file name or path")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reason = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # the same picture is stored once per domain: reruns of an ingest skip it
+            models.UniqueConstraint(fields=["domain", "content_hash"], name="photo_hash_unique_per_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return self.source_name or self.content_hash[:12]
+
+    @staticmethod
+    def hash_bytes(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+
+class FaceEmbedding(models.Model):
+    """One face of a photo as a vector of one model. Vectors of different models (and so of
+    different dimensions) share the table; each (domain, model) has its own partial HNSW index,
+    created by gallery.indexes."""
+
+    photo = models.ForeignKey(FacePhoto, on_delete=models.CASCADE, related_name="faces")
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="faces")
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="faces")
+    model_name = models.CharField(max_length=40)
+    embedding = VectorField()
+    box_x = models.IntegerField()
+    box_y = models.IntegerField()
+    box_w = models.IntegerField()
+    box_h = models.IntegerField()
+    detection_confidence = models.FloatField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = FaceEmbeddingQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # one face per photo and model: a redelivered embedding task cannot add a second one
+            models.UniqueConstraint(fields=["photo", "model_name"], name="one_face_per_photo_and_model"),
+        ]
+        indexes = [
+            # exact (brute-force) search and counts of one domain's vectors of one model
+            models.Index(fields=["domain", "model_name"], name="face_domain_model"),
+        ]
+
+    @property
+    def box(self) -> dict[str, int]:
+        return {"x": self.box_x, "y": self.box_y, "w": self.box_w, "h": self.box_h}
+
+
+class ApiKey(models.Model):
+    """A client's key: stored as a SHA-256 hash, scoped to domains, read-only unless ``can_write``."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, help_text="First characters, to recognise a key")
+    key_hash = models.CharField(max_length=64, unique=True)
+    domains = models.ManyToManyField(Domain, related_name="api_keys")
+    can_write = models.BooleanField(default=False)
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        # Keys are 256-bit random tokens, so a fast hash is enough (no password stretching needed).
+        return hashlib.sha256(key.encode()).hexdigest()

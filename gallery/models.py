@@ -68,7 +68,7 @@ class Person(models.Model):
         return self.name
 
 
-def photo_upload_to(photo: "FacePhoto", filename: str) -> str:
+def photo_upload_to(photo: FacePhoto, filename: str) -> str:
     # The stored name is the content hash (plus the format's extension), never the client's file
     # name, so an upload cannot choose where it lands.
     extension = filename.rsplit(".", 1)[-1] if "." in filename else "img"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from django.conf import settings
 from rest_framework import serializers, status

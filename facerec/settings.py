@@ -125,6 +125,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Gallery tasks go to "<prefix>interactive" (uploads) and "<prefix>bulk" (batches, model switches);
+# a prefix lets several deployments or test runs share one broker.
+FACEREC_QUEUE_PREFIX = env("FACEREC_QUEUE_PREFIX", "") or ""
 
 # --- Files ------------------------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from facerec import health
 from recognition import apis
@@ -10,4 +10,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/recognize", apis.RecognizeApi.as_view(), name="api-recognize"),
     path("api/v1/compare", apis.CompareApi.as_view(), name="api-compare"),
+    path("api/v1/", include("gallery.urls")),
 ]

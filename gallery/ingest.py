@@ -3,7 +3,9 @@
 Layout: one folder per person (the folder name is the person's name), or loose files named
 ``Person Name_123.jpg`` directly in the root. Every photo is stored with its face in its own
 transaction and identified by its content hash, so a run killed at any moment loses nothing and a
-rerun skips what is done and duplicates nothing.
+rerun skips what is done and duplicates nothing (the (domain, content hash) and (photo, model)
+unique constraints make that hold even for two runs at once). Persons are created by the parent
+process before the workers start, so parallel workers never create the same person twice.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class PhotoFile:
 @dataclass(frozen=True)
 class IngestResult:
     path: str
-    outcome: str  # "added", "no_face", "skipped" (already in the domain) or "failed"
+    outcome: str  # "added", "queued" (--async), "no_face", "skipped" (already in the domain) or "failed"
     reason: str = ""
 
 
@@ -54,44 +56,104 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def ingest_one(domain_id: int, photo: PhotoFile) -> IngestResult:
-    """Add one photo to the domain. Safe to run in several processes at once and to rerun."""
-    from gallery.models import Domain, FacePhoto
-    from gallery.services import person_get_or_create, photo_add
+def batches(photos: list[PhotoFile], size: int) -> Iterator[list[PhotoFile]]:
+    for start in range(0, len(photos), size):
+        yield photos[start : start + size]
+
+
+def ingest_batch(domain_id: int, person_ids: dict[str, int], batch: list[PhotoFile], queue: bool) -> list[IngestResult]:
+    """Add a batch of photos to the domain: embedded here, or (``queue``) stored as pending and
+    handed to one Celery embed task. Photos already in the domain are skipped after one query for
+    the whole batch. Each photo commits on its own, so a kill loses at most the photo in flight."""
+    from gallery.models import FacePhoto
+
+    contents, results = [], []
+    for photo in batch:
+        try:
+            contents.append((photo, photo.path.read_bytes()))
+        except OSError as exc:
+            results.append(IngestResult(str(photo.path), "failed", f"cannot read: {exc.strerror or exc}"))
+    hashes: dict[str, tuple[PhotoFile, bytes]] = {}
+    for photo, data in contents:
+        content_hash = FacePhoto.hash_bytes(data)
+        if content_hash in hashes:  # the same picture twice in one batch
+            results.append(IngestResult(str(photo.path), "skipped"))
+        else:
+            hashes[content_hash] = (photo, data)
+    known = dict(FacePhoto.objects.filter(domain_id=domain_id, content_hash__in=hashes).values_list("content_hash", "id"))
+    known_pending = set(
+        FacePhoto.objects.filter(id__in=known.values(), status=FacePhoto.Status.PENDING).values_list("id", flat=True)
+    )
+    queued = []
+    for content_hash, (photo, data) in hashes.items():
+        if content_hash in known and known[content_hash] not in known_pending:
+            results.append(IngestResult(str(photo.path), "skipped"))
+            continue
+        result, photo_id = _ingest_new(photo, data, person_ids[photo.person_name], queue, known.get(content_hash))
+        results.append(result)
+        if photo_id is not None:
+            queued.append(photo_id)
+    if queued:
+        from gallery.models import Domain
+        from gallery.services import photos_embed_enqueue
+
+        photos_embed_enqueue(domain=Domain.objects.get(pk=domain_id), photo_ids=queued)
+    return results
+
+
+def _ingest_new(
+    photo: PhotoFile, data: bytes, person_id: int, queue: bool, pending_id: int | None
+) -> tuple[IngestResult, int | None]:
+    """One photo not yet done: (result, id of a photo to queue for embedding)."""
+    from gallery.models import FacePhoto, Person
+    from gallery.services import photo_add, photo_embed, photo_store_pending
     from recognition.images import ImageRejected
 
+    path = str(photo.path)
     try:
-        data = photo.path.read_bytes()
-        domain = Domain.objects.get(pk=domain_id)
-        if FacePhoto.objects.filter(domain=domain, content_hash=FacePhoto.hash_bytes(data)).exists():
-            return IngestResult(str(photo.path), "skipped")
-        person, _ = person_get_or_create(domain=domain, name=photo.person_name)
-        outcome = photo_add(person=person, data=data, source_name=str(photo.path))
+        if pending_id is not None:  # stored by an earlier run, not embedded yet
+            if queue:
+                return IngestResult(path, "queued"), pending_id
+            outcome = photo_embed(photo_id=pending_id)
+            return IngestResult(path, "no_face" if outcome == "no_face" else "added"), None
+        person = Person.objects.select_related("domain").get(pk=person_id)
+        if queue:
+            stored, created = photo_store_pending(person=person, data=data, source_name=path)
+            return (IngestResult(path, "queued"), stored.id) if created else (IngestResult(path, "skipped"), None)
+        outcome = photo_add(person=person, data=data, source_name=path)
     except ImageRejected as exc:
-        return IngestResult(str(photo.path), "failed", str(exc))
-    except OSError as exc:
-        return IngestResult(str(photo.path), "failed", f"cannot read: {exc.strerror or exc}")
+        return IngestResult(path, "failed", str(exc)), None
     if not outcome.created:
-        return IngestResult(str(photo.path), "skipped")
+        return IngestResult(path, "skipped"), None
     if outcome.photo.status == FacePhoto.Status.NO_FACE:
-        return IngestResult(str(photo.path), "no_face", "no face detected")
-    return IngestResult(str(photo.path), "added")
+        return IngestResult(path, "no_face", "no face detected"), None
+    return IngestResult(path, "added"), None
+
+
+def ingest_one(domain_id: int, photo: PhotoFile) -> IngestResult:
+    """Add one photo to the domain (its person created if needed). Safe to rerun."""
+    from gallery.models import Domain
+    from gallery.services import person_get_or_create
+
+    person, _ = person_get_or_create(domain=Domain.objects.get(pk=domain_id), name=photo.person_name)
+    return ingest_batch(domain_id, {photo.person_name: person.id}, [photo], queue=False)[0]
 
 
 # --- worker processes -------------------------------------------------------------------------
 
-_worker_domain_id: int | None = None
+_worker_args: tuple | None = None
 
 
-def worker_init(domain_id: int) -> None:
-    global _worker_domain_id
+def worker_init(domain_id: int, person_ids: dict[str, int], queue: bool) -> None:
+    global _worker_args
     import django
     from django.db import connections
 
     django.setup()
     connections.close_all()  # never share the parent's sockets
-    _worker_domain_id = domain_id
+    _worker_args = (domain_id, person_ids, queue)
 
 
-def worker_ingest(photo: PhotoFile) -> IngestResult:
-    return ingest_one(_worker_domain_id, photo)
+def worker_ingest(batch: list[PhotoFile]) -> list[IngestResult]:
+    domain_id, person_ids, queue = _worker_args
+    return ingest_batch(domain_id, person_ids, batch, queue)

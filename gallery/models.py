@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 from django.core.files.storage import FileSystemStorage
 from django.db import models
@@ -25,6 +26,12 @@ class Domain(models.Model):
         help_text="Cosine distance at or below which a face matches; empty uses the model's DeepFace default.",
     )
     active = models.BooleanField(default=True)
+    # Switching model: the photos are re-embedded with the pending model in the background while
+    # search keeps using model_name; the last step makes the pending model the serving one.
+    pending_model = models.CharField(
+        max_length=40, blank=True, help_text="Model being re-embedded into; empty when no switch is running"
+    )
+    pending_detector = models.CharField(max_length=40, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -99,6 +106,9 @@ class FacePhoto(models.Model):
     image = models.ImageField(upload_to=photo_upload_to, storage=ContentAddressedStorage, max_length=300)
     content_hash = models.CharField(max_length=64)
     source_name = models.CharField(max_length=500, blank=True, help_text="Original file name or path")
+    # Size after EXIF rotation: the pixels face boxes refer to (the admin draws boxes with it).
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     reason = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -150,6 +160,50 @@ class FaceEmbedding(models.Model):
     @property
     def box(self) -> dict[str, int]:
         return {"x": self.box_x, "y": self.box_y, "w": self.box_w, "h": self.box_h}
+
+
+class GalleryTask(models.Model):
+    """Background work and its state: what the API's task ids and the admin show. Celery has no
+    result backend here; this row is the record, and the Celery task id is this row's id."""
+
+    class Kind(models.TextChoices):
+        EMBED_PHOTO = "embed_photo"
+        EMBED_BATCH = "embed_batch"
+        REEMBED_DOMAIN = "reembed_domain"
+        DELETE_FILES = "delete_files"
+        INGEST = "ingest"
+        IMPORT_PKL = "import_pkl"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # What to work on: photo ids, a model to re-embed with, file names to delete, options.
+    params = models.JSONField(default=dict, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # the admin's and the ingest's "latest tasks of this domain"
+            models.Index(fields=["domain", "-created"], name="task_domain_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status} {self.done}/{self.total}"
 
 
 class ApiKey(models.Model):

@@ -33,6 +33,19 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Celery tasks run in the test process when enqueued (they are enqueued on commit, so a test
+    in a transaction sees them run inside ``django_capture_on_commit_callbacks(execute=True)``).
+    The real-worker tests in tests/gallery/test_worker.py turn this off."""
+    from facerec.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
 @dataclass
 class Persona:
     key: str

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 
+from gallery.models import Domain
 from recognition.models_zoo import (
     DETECTOR_WEIGHTS,
     MODEL_DIMENSIONS,
@@ -36,4 +38,16 @@ class Command(BaseCommand):
             missing = [name for name in missing if name in DETECTOR_WEIGHTS[detector]]
             state = "usable" if not missing else "missing " + ", ".join(missing)
             self.stdout.write(f"detector {detector:<13}        {state}")
-        self.stdout.write(f"{usable_models} of {len(MODEL_DIMENSIONS)} models usable; default {settings.FACEREC_DEFAULT_MODEL}/{settings.FACEREC_DEFAULT_DETECTOR}")
+        default = f"{settings.FACEREC_DEFAULT_MODEL}/{settings.FACEREC_DEFAULT_DETECTOR}"
+        self.stdout.write(f"{usable_models} of {len(MODEL_DIMENSIONS)} models usable; default {default}")
+        self._domains()
+
+    def _domains(self) -> None:
+        """Which model each domain is served by (and switching to); skipped before migrations."""
+        try:
+            domains = list(Domain.objects.order_by("slug"))
+        except DatabaseError:
+            return
+        for domain in domains:
+            pending = f", switching to {domain.pending_model}/{domain.pending_detector}" if domain.pending_model else ""
+            self.stdout.write(f"domain   {domain.slug:<13} {domain.model_name}/{domain.detector}{pending}")

@@ -1,3 +1,4 @@
+import csv
 import multiprocessing
 import time
 from collections import Counter
@@ -5,48 +6,74 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.utils import timezone
 from tqdm import tqdm
 
-from gallery.ingest import discover, ingest_one, worker_ingest, worker_init
-from gallery.models import Domain
-from gallery.services import domain_get_or_create
+from gallery.ingest import batches, discover, ingest_batch, worker_ingest, worker_init
+from gallery.models import Domain, GalleryTask
+from gallery.services import domain_get_or_create, person_get_or_create
+
+# Failures kept on the ingest's task record (the admin shows them); --report has them all.
+FAILURES_KEPT = 200
 
 
 class Command(BaseCommand):
     help = (
         "Load photos from DIR into a domain: one folder per person (folder name = person name), or loose "
-        "files named 'Person Name_123.jpg'. Resumable: photos already in the domain (same content) are skipped."
+        "files named 'Person Name_123.jpg'. Resumable and kill-safe: photos already in the domain (same "
+        "content) are skipped, so a rerun finishes what a killed run started without duplicating anything."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("dir", type=Path, help="Folder with one sub-folder of photos per person")
+        parser.add_argument("dir", type=Path, help="Folder with one sub-folder of photos per person, or loose files")
         parser.add_argument("--domain", required=True, help="Domain slug; created with the default model if missing")
         parser.add_argument("--workers", type=int, default=1, help="Processes embedding photos in parallel (default 1)")
+        parser.add_argument(
+            "--batch-size", type=int, default=8, help="Photos handed to a worker (and to one --async task) at once"
+        )
         parser.add_argument("--dry-run", action="store_true", help="List what would be ingested; write nothing")
+        parser.add_argument(
+            "--async",
+            dest="queue",
+            action="store_true",
+            help="Store the photos and enqueue Celery embed tasks (one per batch) instead of embedding here",
+        )
+        parser.add_argument("--report", type=Path, help="Write every failed or faceless file to this CSV")
         parser.add_argument("--no-progress", action="store_true", help="Do not draw the progress bar")
 
-    def handle(self, *args, dir, domain, workers, dry_run, no_progress, **options):
+    def handle(self, *args, dir, domain, workers, batch_size, dry_run, queue, report, no_progress, **options):
         if not dir.is_dir():
             raise CommandError(f"{dir} is not a directory")
-        if workers < 1:
-            raise CommandError("--workers must be at least 1")
+        if workers < 1 or batch_size < 1:
+            raise CommandError("--workers and --batch-size must be at least 1")
         photos = list(discover(dir))
-        persons = {photo.person_name for photo in photos}
+        names = sorted({photo.person_name for photo in photos})
         if dry_run:
-            self.stdout.write(f"dry run: {len(photos)} photo(s) of {len(persons)} person(s) in {dir}; nothing written")
+            self._dry_run(dir, photos, names, domain)
             return
         target = self._domain(domain)
-        started = time.monotonic()
-        counts, failures = self._run(target, photos, workers, progress=not no_progress)
-        elapsed = time.monotonic() - started
-        for result in failures:
-            self.stderr.write(f"  {result.outcome}: {result.path}: {result.reason}")
-        rate = (counts["added"] + counts["no_face"]) / elapsed if elapsed else 0.0
-        self.stdout.write(
-            f"{len(photos)} photo(s) of {len(persons)} person(s): {counts['added']} added, "
-            f"{counts['skipped']} already present, {counts['no_face']} without a face, {counts['failed']} failed "
-            f"in {elapsed:.1f}s ({rate:.1f} photos/s)"
+        person_ids = {name: person_get_or_create(domain=target, name=name)[0].id for name in names}
+        record = GalleryTask.objects.create(
+            kind=GalleryTask.Kind.INGEST, domain=target, status=GalleryTask.Status.RUNNING, total=len(photos),
+            started=timezone.now(), params={"dir": str(dir), "workers": workers, "async": queue},
         )
+        started = time.monotonic()
+        jobs = list(batches(photos, batch_size))
+        counts, failures = self._run(target, person_ids, jobs, workers, queue, record, progress=not no_progress)
+        elapsed = time.monotonic() - started
+        self._finish(record, counts, failures, report)
+        self._summary(photos, names, counts, failures, elapsed)
+
+    def _dry_run(self, dir, photos, names, slug):
+        existing = Domain.objects.filter(slug=slug).first()
+        self.stdout.write(
+            f"dry run: {len(photos)} photo(s) of {len(names)} person(s) in {dir} would go to domain {slug!r}"
+            f"{'' if existing else ' (to be created)'}; nothing written"
+        )
+        for name in names[:20]:
+            self.stdout.write(f"  {name}: {sum(photo.person_name == name for photo in photos)} photo(s)")
+        if len(names) > 20:
+            self.stdout.write(f"  … and {len(names) - 20} more person(s)")
 
     def _domain(self, slug: str) -> Domain:
         domain, created = domain_get_or_create(slug=slug)
@@ -54,23 +81,55 @@ class Command(BaseCommand):
             self.stdout.write(f"created domain {slug!r} with model {domain.model_name}/{domain.detector}")
         return domain
 
-    def _run(self, domain, photos, workers, *, progress):
+    def _run(self, domain, person_ids, jobs, workers, queue, record, *, progress):
         counts, failures = Counter(), []
-        bar = tqdm(total=len(photos), unit="photo", disable=not progress, file=self.stderr, dynamic_ncols=True)
-        for result in self._results(domain, photos, workers):
-            counts[result.outcome] += 1
-            if result.outcome in ("failed", "no_face"):
-                failures.append(result)
-            bar.update(1)
-            bar.set_postfix(added=counts["added"], skipped=counts["skipped"], failed=counts["failed"], refresh=False)
+        total = sum(len(job) for job in jobs)
+        bar = tqdm(total=total, unit="photo", disable=not progress, file=self.stderr, dynamic_ncols=True)
+        for results in self._results(domain, person_ids, jobs, workers, queue):
+            for result in results:
+                counts[result.outcome] += 1
+                if result.outcome in ("failed", "no_face"):
+                    failures.append(result)
+            bar.update(len(results))
+            bar.set_postfix(added=counts["added"] + counts["queued"], skipped=counts["skipped"],
+                            failed=counts["failed"], refresh=False)
+            GalleryTask.objects.filter(pk=record.pk).update(done=sum(counts.values()))
         bar.close()
         return counts, failures
 
-    def _results(self, domain, photos, workers):
+    def _results(self, domain, person_ids, jobs, workers, queue):
         if workers == 1:
-            for photo in photos:
-                yield ingest_one(domain.id, photo)
+            for job in jobs:
+                yield ingest_batch(domain.id, person_ids, job, queue)
             return
         connections.close_all()  # forked workers must open their own connections
-        with multiprocessing.get_context("fork").Pool(workers, initializer=worker_init, initargs=(domain.id,)) as pool:
-            yield from pool.imap_unordered(worker_ingest, photos, chunksize=4)
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, initializer=worker_init, initargs=(domain.id, person_ids, queue)) as pool:
+            yield from pool.imap_unordered(worker_ingest, jobs)
+
+    def _finish(self, record, counts, failures, report):
+        if report:
+            with open(report, "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["file", "outcome", "reason"])
+                writer.writerows((result.path, result.outcome, result.reason) for result in failures)
+        GalleryTask.objects.filter(pk=record.pk).update(
+            status=GalleryTask.Status.DONE, finished=timezone.now(), result={
+                "counts": dict(counts),
+                "failures": [[r.path, r.outcome, r.reason] for r in failures[:FAILURES_KEPT]],
+            },
+        )
+
+    def _summary(self, photos, names, counts, failures, elapsed):
+        if failures:
+            self.stderr.write(f"{len(failures)} file(s) not embedded (file: reason):")
+            for result in failures:
+                self.stderr.write(f"  {result.outcome}: {result.path}: {result.reason}")
+        done = counts["added"] + counts["no_face"] + counts["queued"]
+        rate = done / elapsed if elapsed else 0.0
+        queued = f"{counts['queued']} queued for Celery, " if counts["queued"] else ""
+        self.stdout.write(
+            f"{len(photos)} photo(s) of {len(names)} person(s): {counts['added']} added, {queued}"
+            f"{counts['skipped']} already present, {counts['no_face']} without a face, {counts['failed']} failed "
+            f"in {elapsed:.1f}s ({rate:.2f} photos/s)"
+        )

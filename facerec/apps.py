@@ -6,3 +6,21 @@ class FacerecConfig(AppConfig):
 
     name = "facerec"
     verbose_name = "facerec"
+
+    def ready(self) -> None:
+        from celery import signals as celery_signals
+        from django.db.models.signals import post_save
+
+        from facerec import logging as request_logging
+        from facerec import (
+            metrics,
+            openapi,  # noqa: F401 - registers the API-key scheme with drf-spectacular
+        )
+
+        post_save.connect(metrics.photo_saved, sender="gallery.FacePhoto", dispatch_uid="facerec-metrics-photo")
+        post_save.connect(metrics.face_saved, sender="gallery.FaceEmbedding", dispatch_uid="facerec-metrics-face")
+        celery_signals.task_failure.connect(metrics.task_failed, dispatch_uid="facerec-metrics-task-failure")
+        celery_signals.task_retry.connect(metrics.task_retried, dispatch_uid="facerec-metrics-task-retry")
+        celery_signals.before_task_publish.connect(request_logging.task_publishing, dispatch_uid="facerec-reqid-pub")
+        celery_signals.task_prerun.connect(request_logging.task_starting, dispatch_uid="facerec-reqid-start")
+        celery_signals.task_postrun.connect(request_logging.task_finished, dispatch_uid="facerec-reqid-end")

@@ -1,17 +1,53 @@
-"""Liveness and readiness probes for load balancers and systemd/k8s style supervisors."""
+"""Probes for load balancers and supervisors (/healthz, /readyz) and the Prometheus scrape (/metrics).
+
+They are DRF views only so that the OpenAPI schema documents them; they need no API key and are
+not throttled (a probe must never be refused because it probes often).
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import renderers, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from facerec import metrics
 
 
-@require_GET
-def healthz(request) -> JsonResponse:
-    """The process is alive and serving requests."""
-    return JsonResponse({"status": "ok"})
+class ProbeView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+
+_Ready = inline_serializer(
+    "Readiness",
+    {
+        "status": serializers.ChoiceField(choices=["ready", "not_ready"]),
+        "checks": inline_serializer(
+            "ReadinessChecks",
+            {
+                "database": serializers.CharField(help_text='"ok" or what is wrong'),
+                "broker": serializers.CharField(help_text='"ok" or what is wrong'),
+                "model": serializers.CharField(help_text='"ok" or what is wrong'),
+            },
+        ),
+    },
+)
+
+
+class HealthzView(ProbeView):
+    @extend_schema(
+        tags=["operations"],
+        summary="Liveness: the process is alive",
+        responses={200: inline_serializer("Liveness", {"status": serializers.CharField(default="ok")})},
+    )
+    def get(self, request):
+        return Response({"status": "ok"})
 
 
 def _check_database() -> str | None:
@@ -47,10 +83,49 @@ def _check_model() -> str | None:
     return None
 
 
-@require_GET
-def readyz(request) -> JsonResponse:
-    """Ready to answer recognize: database, broker and the default model are all usable."""
-    checks = {"database": _check_database(), "broker": _check_broker(), "model": _check_model()}
-    details = {name: (problem or "ok") for name, problem in checks.items()}
-    ready = not any(checks.values())
-    return JsonResponse({"status": "ready" if ready else "not_ready", "checks": details}, status=200 if ready else 503)
+# Looked up at call time so that a test can replace one check with a failing one.
+CHECKS = {"database": "_check_database", "broker": "_check_broker", "model": "_check_model"}
+
+
+class ReadyzView(ProbeView):
+    @extend_schema(
+        tags=["operations"],
+        summary="Readiness: database, broker and the default model are usable",
+        responses={200: _Ready, 503: OpenApiResponse(_Ready, description="Not ready; `checks` says what failed")},
+    )
+    def get(self, request):
+        problems = {name: globals()[function]() for name, function in CHECKS.items()}
+        details = {name: (problem or "ok") for name, problem in problems.items()}
+        ready = not any(problems.values())
+        return Response({"status": "ready" if ready else "not_ready", "checks": details}, status=200 if ready else 503)
+
+
+class PrometheusRenderer(renderers.BaseRenderer):
+    media_type = "text/plain"
+    format = "prometheus"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class MetricsView(ProbeView):
+    # Any Accept header is answered with the Prometheus text format.
+    renderer_classes = [PrometheusRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        return (self.renderer_classes[0](), PrometheusRenderer.media_type)
+
+    @extend_schema(
+        tags=["operations"],
+        summary="Prometheus metrics (text exposition format, names prefixed facerec_)",
+        responses={200: OpenApiResponse(response=str, description="Prometheus text format 0.0.4")},
+    )
+    def get(self, request):
+        body, content_type = metrics.exposition()
+        return HttpResponse(body, content_type=content_type)
+
+
+healthz = HealthzView.as_view()
+readyz = ReadyzView.as_view()
+metrics_view = MetricsView.as_view()

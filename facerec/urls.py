@@ -1,13 +1,23 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from facerec import health
-from recognition import apis
+from recognition import apis, legacy, web
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The existing front end's route (the old server's answer shape).
+    path("recognize", legacy.LegacyRecognizeApi.as_view(), name="legacy-recognize"),
+    # The web page: session login, CSRF-protected form posts (recognition/web.py).
+    path("", web.index, name="web-index"),
+    path("web/recognize", web.recognize, name="web-recognize"),
+    path("web/compare", web.compare, name="web-compare"),
     path("api/v1/recognize", apis.RecognizeApi.as_view(), name="api-recognize"),
     path("api/v1/compare", apis.CompareApi.as_view(), name="api-compare"),
     path("api/v1/", include("gallery.urls")),

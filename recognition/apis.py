@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.errors import ApiError, NoFaceError
+from facerec.metrics import CompareMetrics, RecognizeMetrics
 from gallery.auth import domain_for_key
-from recognition import services
+from recognition import schemas, services
 from recognition.images import ImageRejected
 from recognition.models_zoo import ModelUnavailable
 from recognition.pipeline import StageTimer
@@ -94,7 +96,7 @@ def face_result_data(result: services.FaceResult) -> dict:
     return data
 
 
-class RecognizeApi(APIView):
+class RecognizeApi(RecognizeMetrics, APIView):
     """POST /api/v1/recognize: every face of a photo with the best matching persons of a domain."""
 
     class InputSerializer(serializers.Serializer):
@@ -106,6 +108,7 @@ class RecognizeApi(APIView):
         max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
         exact = serializers.BooleanField(required=False, default=False)
 
+    @extend_schema(**schemas.RECOGNIZE)
     def post(self, request):
         started = time.perf_counter()
         serializer = self.InputSerializer(data=request.data)
@@ -139,7 +142,7 @@ class RecognizeApi(APIView):
         )
 
 
-class CompareApi(APIView):
+class CompareApi(CompareMetrics, APIView):
     """POST /api/v1/compare: are the largest faces of two photos the same person?"""
 
     class InputSerializer(serializers.Serializer):
@@ -150,6 +153,7 @@ class CompareApi(APIView):
         domain = serializers.SlugField(required=False, help_text="Use this domain's model and threshold")
         threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
 
+    @extend_schema(**schemas.COMPARE)
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

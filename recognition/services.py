@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facerec.routers import search_reads
 from gallery.models import Domain, FaceEmbedding, Person
 from recognition.images import DecodedImage, decode_image
 from recognition.pipeline import Face, StageTimer, get_pipeline
@@ -63,15 +64,16 @@ class FaceResult:
 def search_face(
     face: Face, *, domain: Domain, threshold: float, top_k: int, exact: bool = False
 ) -> list[Candidate]:
-    hits = FaceEmbedding.objects.nearest_persons(
-        face.embedding,
-        domain_id=domain.id,
-        model_name=domain.model_name,
-        threshold=threshold,
-        top_k=top_k,
-        exact=exact,
-    )
-    persons = Person.objects.in_bulk([hit.person_id for hit in hits])
+    with search_reads():  # served by the read replica when one is configured (facerec/routers.py)
+        hits = FaceEmbedding.objects.nearest_persons(
+            face.embedding,
+            domain_id=domain.id,
+            model_name=domain.model_name,
+            threshold=threshold,
+            top_k=top_k,
+            exact=exact,
+        )
+        persons = Person.objects.in_bulk([hit.person_id for hit in hits])
     return [
         Candidate(
             person=persons[hit.person_id],

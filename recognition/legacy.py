@@ -1,0 +1,60 @@
+"""``POST /recognize``: the old server's route, kept for the existing front end.
+
+The front end posts multipart ``image`` + ``domain`` with the bare API key in ``Authorization`` and
+reads ``{"status": "success", "recognized_faces": [...], "mode": "pgvector"}``. The search is the
+v1 one (the domain's threshold, top-1 per face), and so are the errors: ``{"error": {...}}`` with
+the same codes and statuses as ``/api/v1/recognize``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from facerec.metrics import RecognizeMetrics
+from gallery.auth import domain_for_key
+from recognition import services
+from recognition.apis import image_errors, read_image
+from recognition.pipeline import StageTimer
+from recognition.schemas import LEGACY_RECOGNIZE
+
+
+def legacy_face_data(result: services.FaceResult) -> dict:
+    nearest = result.candidates[0] if result.candidates else None
+    match = result.match
+    return {
+        "name": match.person.name if match else None,
+        "person_id": match.person.id if match else None,
+        "external_id": match.person.external_id if match else None,
+        "distance": round(nearest.distance, 6) if nearest else None,
+        "confidence": round(match.confidence, 2) if match else 0.0,
+        "box": result.face.box,
+    }
+
+
+class LegacyRecognizeApi(RecognizeMetrics, APIView):
+    metrics_route = "legacy"
+
+    class InputSerializer(serializers.Serializer):
+        image = serializers.FileField(required=False, allow_empty_file=True)
+        domain = serializers.SlugField(required=False)
+
+    @extend_schema(**LEGACY_RECOGNIZE)
+    def post(self, request):
+        started = time.perf_counter()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        domain = domain_for_key(request.auth, serializer.validated_data.get("domain"))
+        image = read_image(request, serializer.validated_data)
+        timer = StageTimer()
+        with image_errors():
+            results = services.recognize(image, domain=domain, top_k=1, timer=timer)
+        stages = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
+        request.recognize_observed = (stages, [result.match is not None for result in results])
+        return Response(
+            {"status": "success", "recognized_faces": [legacy_face_data(r) for r in results], "mode": "pgvector"}
+        )

@@ -102,7 +102,7 @@ class RecognizeApi(RecognizeMetrics, APIView):
     class InputSerializer(serializers.Serializer):
         image = serializers.FileField(required=False, allow_empty_file=True)
         image_base64 = serializers.CharField(required=False, trim_whitespace=True)
-        domain = serializers.SlugField(required=False)
+        domain = serializers.SlugField(required=False, max_length=50)
         top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
         threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
         max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
@@ -150,7 +150,7 @@ class CompareApi(CompareMetrics, APIView):
         image1_base64 = serializers.CharField(required=False)
         image2 = serializers.FileField(required=False, allow_empty_file=True)
         image2_base64 = serializers.CharField(required=False)
-        domain = serializers.SlugField(required=False, help_text="Use this domain's model and threshold")
+        domain = serializers.SlugField(required=False, max_length=50, help_text="Use this domain's model and threshold")
         threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
 
     @extend_schema(**schemas.COMPARE)

@@ -154,6 +154,21 @@ CELERY_TASK_ROUTES = {
 # Log through Django's LOGGING (request ids, LOG_FORMAT=json) instead of Celery's own set-up.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Cache (throttle counters) ------------------------------------------------------------------
+# CACHE_URL defaults to database 1 of the broker's Redis/Valkey server (the broker uses 0, and a
+# cache clear must never drop queued tasks): one counter per key across all workers.
+def _cache_url_from_broker(broker: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    if broker.startswith("redis+socket://"):
+        return "unix://" + broker.removeprefix("redis+socket://").split("?")[0] + "?db=1"
+    parts = urlsplit(broker)
+    return urlunsplit((parts.scheme, parts.netloc, "/1", parts.query, ""))
+
+
+CACHE_URL = env("CACHE_URL") or _cache_url_from_broker(CELERY_BROKER_URL)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+
 # --- Files ------------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
@@ -198,6 +213,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "facerec.errors.api_exception_handler",
+    # Per API key, counted in the shared cache so that every web worker sees the same count.
+    "DEFAULT_THROTTLE_CLASSES": ["gallery.auth.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env("API_THROTTLE_RATE", "1200/min")},
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

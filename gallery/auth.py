@@ -8,7 +8,7 @@ its scope answers 404, exactly like a domain that does not exist, so keys cannot
 from __future__ import annotations
 
 from django.utils import timezone
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions, permissions, throttling
 
 from facerec.errors import ApiError
 from gallery.models import ApiKey, Domain
@@ -69,3 +69,14 @@ def domain_for_key(key: ApiKey, slug: str | None) -> Domain:
     if domain is None:
         raise ApiError(f"domain {slug!r} not found", code="domain_not_found", status_code=404)
     return domain
+
+
+class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
+    """Requests per API key (API_THROTTLE_RATE, e.g. "1200/min"); excess answers 429."""
+
+    scope = "api_key"
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not isinstance(request.auth, ApiKey):
+            return None  # unauthenticated requests are refused before they count
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}

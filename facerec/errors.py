@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -71,3 +74,25 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 def json_error(code: str, message: str, status_code: int) -> JsonResponse:
     """The same contract for plain Django views (404/500 handlers, health endpoints)."""
     return JsonResponse(error_body(code, message), status=status_code)
+
+
+class ServiceUnavailableMiddleware:
+    """A database that is down or restarting answers a clean 503 in the error contract (and a
+    Retry-After) instead of a 500 page; Django drops the broken connection after the request, so
+    the service recovers by itself once the database is back."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import InterfaceError, OperationalError
+
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            logger.warning("database unavailable: %s", exception)
+            response = json_error("database_unavailable", "the database is unavailable; retry shortly", 503)
+            response["Retry-After"] = "5"
+            return response
+        return None

@@ -13,7 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from prometheus_client import (
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Unlabelled metrics create their sample files at definition, below.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from prometheus_client import (  # noqa: E402
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
@@ -182,3 +186,22 @@ class CompareMetrics:
             outcome = "same" if getattr(response, "data", {}).get("verified") else "different"
         compare_observed(route=self.metrics_route, outcome=outcome)
         return response
+
+
+# --- Celery worker processes -----------------------------------------------------------------
+
+
+def worker_process_exited(**kwargs) -> None:
+    if multiprocess_dir():
+        multiprocess.mark_process_dead(os.getpid())
+
+
+def worker_metrics_serve(**kwargs) -> None:
+    """On a machine without the web service, the worker serves /metrics itself on
+    ``FACEREC_WORKER_METRICS_PORT`` (all its pool processes summed, in multiprocess mode)."""
+    port = os.environ.get("FACEREC_WORKER_METRICS_PORT")
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(int(port), addr=os.environ.get("FACEREC_WORKER_METRICS_ADDR", "127.0.0.1"),
+                          registry=registry())

@@ -140,17 +140,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Gallery tasks go to "<prefix>interactive" (uploads) and "<prefix>bulk" (batches, model switches);
 # a prefix lets several deployments or test runs share one broker.
 FACEREC_QUEUE_PREFIX = env("FACEREC_QUEUE_PREFIX", "") or ""
-# Queues: "interactive" for embedding triggered by an API call (a client waits), "bulk" for
-# ingest batches and re-embedding (hours of work that must not delay the former), "celery" for the
-# rest. Routes match task names, so tasks added later follow the naming convention: put "bulk",
-# "batch" or "reembed" in a bulk task's name. Production runs a worker per queue (deploy/README.md).
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Routes for tasks sent without an explicit queue (gallery.tasks.dispatch names one itself, with
+# the prefix): "interactive" for embedding a client waits for, "bulk" for ingest batches,
+# re-embedding and clean-up (hours of work that must not delay the former), "celery" for the rest.
+# New tasks follow by name: put "batch", "bulk" or "reembed" in a bulk task's name.
+# Production runs a worker per queue (deploy/README.md, "Scaling out").
+CELERY_TASK_DEFAULT_QUEUE = f"{FACEREC_QUEUE_PREFIX}celery"
 CELERY_TASK_ROUTES = {
-    "gallery.tasks.*bulk*": {"queue": "bulk"},
-    "gallery.tasks.*batch*": {"queue": "bulk"},
-    "gallery.tasks.*reembed*": {"queue": "bulk"},
-    "gallery.tasks.*re_embed*": {"queue": "bulk"},
-    "gallery.tasks.*": {"queue": "interactive"},
+    "gallery.*bulk*": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
+    "gallery.*batch*": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
+    "gallery.*reembed*": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
+    "gallery.delete_files": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
+    "gallery.*": {"queue": f"{FACEREC_QUEUE_PREFIX}interactive"},
 }
 # Log through Django's LOGGING (request ids, LOG_FORMAT=json) instead of Celery's own set-up.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -255,5 +256,3 @@ LOG_FORMAT = env("LOG_FORMAT", "plain")
 LOGGING = logging_config(fmt=LOG_FORMAT, level=env("LOG_LEVEL", "INFO"))
 # PROMETHEUS_MULTIPROC_DIR (read from the environment by prometheus_client itself) makes /metrics
 # sum the samples of all gunicorn and Celery processes of the machine; see facerec/metrics.py.
-if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database migrated")
         login = self._admin_login()
+        self._metrics_dir()
         children = []
         if not no_worker:
             children.append(self._spawn([sys.executable, "-m", "celery", "-A", "facerec", "worker", "-l", "info",
@@ -42,6 +44,15 @@ class Command(BaseCommand):
             "  Ctrl-C stops everything.\n"
         ))
         self._wait(children)
+
+    def _metrics_dir(self) -> None:
+        # gunicorn and Celery run several processes: /metrics sums their samples from this directory
+        # (facerec/metrics.py). It starts empty, as the processes writing to it do.
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            directory = settings.VAR_DIR / "metrics"
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
     def _admin_login(self) -> str:
         User = get_user_model()

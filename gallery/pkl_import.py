@@ -126,14 +126,19 @@ def names_from_file(path: Path) -> tuple[str | None, str | None]:
     return (match["model"], None) if match else (None, None)
 
 
-def pkl_import(*, domain: Domain, model_name: str, records: list[Record], source: str = "") -> Counter:
-    """Store every record as a photo (the image file too, where its path exists here) and a face of
-    ``model_name`` with the record's own vector: nothing is re-embedded, so answers match the old
-    search. Idempotent: photos already in the domain (same content) are skipped."""
+def records_check(records: list[Record], model_name: str) -> None:
+    """Raise PklError unless every vector has ``model_name``'s dimension."""
     dim = MODEL_DIMENSIONS[model_name]
     wrong = next((r for r in records if r.embedding is not None and len(r.embedding) != dim), None)
     if wrong is not None:
         raise PklError(f"{wrong.identity}: {len(wrong.embedding)}-d vector, but {model_name} has {dim} dimensions")
+
+
+def pkl_import(*, domain: Domain, model_name: str, records: list[Record], source: str = "") -> Counter:
+    """Store every record as a photo (the image file too, where its path exists here) and a face of
+    ``model_name`` with the record's own vector: nothing is re-embedded, so answers match the old
+    search. Idempotent: photos already in the domain (same content) are skipped."""
+    records_check(records, model_name)
     counts: Counter = Counter()
     persons: dict[str, Person] = {}
     for start in range(0, len(records), BATCH):

@@ -4,7 +4,14 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from gallery.models import Domain, GalleryTask
-from gallery.pkl_import import PklError, names_from_file, pkl_import, records_load, records_summary
+from gallery.pkl_import import (
+    PklError,
+    names_from_file,
+    pkl_import,
+    records_check,
+    records_load,
+    records_summary,
+)
 from gallery.services import domain_create
 from recognition.models_zoo import MODEL_DIMENSIONS, ModelUnavailable
 
@@ -34,6 +41,7 @@ class Command(BaseCommand):
             raise CommandError(f"{file.name} was written by model {file_model!r}, not {model!r}")
         try:
             records = records_load(file)
+            records_check(records, model)
         except PklError as exc:
             raise CommandError(str(exc)) from None
         persons, faces = records_summary(records)

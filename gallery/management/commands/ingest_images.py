@@ -10,7 +10,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from gallery.ingest import batches, discover, ingest_batch, worker_ingest, worker_init
-from gallery.models import Domain, GalleryTask
+from gallery.models import Domain, GalleryTask, Person
 from gallery.services import domain_get_or_create, person_get_or_create
 
 # Failures kept on the ingest's task record (the admin shows them); --report has them all.
@@ -52,7 +52,8 @@ class Command(BaseCommand):
             self._dry_run(dir, photos, names, domain)
             return
         target = self._domain(domain)
-        person_ids = {name: person_get_or_create(domain=target, name=name)[0].id for name in names}
+        persons = {name: person_get_or_create(domain=target, name=name) for name in names}
+        person_ids = {name: person.id for name, (person, _) in persons.items()}
         record = GalleryTask.objects.create(
             kind=GalleryTask.Kind.INGEST, domain=target, status=GalleryTask.Status.RUNNING, total=len(photos),
             started=timezone.now(), params={"dir": str(dir), "workers": workers, "async": queue},
@@ -62,6 +63,9 @@ class Command(BaseCommand):
         counts, failures = self._run(target, person_ids, jobs, workers, queue, record, progress=not no_progress)
         elapsed = time.monotonic() - started
         self._finish(record, counts, failures, report)
+        # Persons created for this run whose every photo failed are not left behind empty.
+        created = [person.id for person, is_new in persons.values() if is_new]
+        Person.objects.filter(id__in=created, photos__isnull=True).delete()
         self._summary(photos, names, counts, failures, elapsed)
 
     def _dry_run(self, dir, photos, names, slug):

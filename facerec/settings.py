@@ -63,6 +63,12 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+# Behind nginx terminating TLS (deploy/nginx/facerec.conf): trust its X-Forwarded-Proto and send
+# the session and CSRF cookies over HTTPS only.
+BEHIND_HTTPS_PROXY = envbool("BEHIND_HTTPS_PROXY", "false")
+if BEHIND_HTTPS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -134,6 +140,10 @@ if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = embedded.broker_url(VAR_DIR)
 CELERY_TASK_ACKS_LATE = True  # a task whose worker is killed is redelivered and redone
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# With acks_late, a message whose worker was killed is delivered again once this many seconds have
+# passed without an ack. It must exceed the longest task (a batch of embeddings takes seconds; a
+# redelivery of a task still running is harmless anyway: tasks are idempotent).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", "600")}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -385,8 +385,7 @@ def domain_model_switch(*, domain: Domain, model_name: str, detector: str) -> Ga
     space, so answers are never mixed-model. Raises ModelUnavailable (nothing changed) when the
     weights are missing. Returns the task, or None when there is nothing to do."""
     check_available(model_name, detector)
-    from gallery.indexes import vector_index_ensure
-
+    domain_index_ensure(domain_id=domain.pk, model_name=model_name)
     with transaction.atomic():
         domain = Domain.objects.select_for_update().get(pk=domain.pk)
         abandoned = domain.pending_model
@@ -396,7 +395,6 @@ def domain_model_switch(*, domain: Domain, model_name: str, detector: str) -> Ga
             Domain.objects.filter(pk=domain.pk).update(pending_model="", pending_detector="")
             return None
         Domain.objects.filter(pk=domain.pk).update(pending_model=model_name, pending_detector=detector)
-        vector_index_ensure(domain_id=domain.pk, model_name=model_name)
         return gallery_task_create(
             kind=GalleryTask.Kind.REEMBED_DOMAIN,
             domain=domain,
@@ -448,10 +446,24 @@ def domain_model_flip(*, domain_id: int, model_name: str, detector: str) -> bool
         )
         FaceEmbedding.objects.filter(domain=domain, model_name=old_model).delete()
         domain.threshold = None
-    domain.model_name, domain.detector = model_name, detector
-    domain.pending_model = domain.pending_detector = ""
-    domain.save()  # the post_save signal ensures the serving model's index
+    # update(), not save(): the new model's index exists since the switch began, and the post_save
+    # signal's CREATE INDEX would fail in this transaction (it has deleted face rows).
+    Domain.objects.filter(pk=domain.pk).update(
+        model_name=model_name, detector=detector, pending_model="", pending_detector="", threshold=domain.threshold
+    )
     return True
+
+
+def domain_index_ensure(*, domain_id: int, model_name: str) -> None:
+    """Create the (domain, model) vector index if it is missing, also inside a transaction."""
+    from gallery.indexes import vector_index_ensure
+
+    if connection.in_atomic_block:
+        # PostgreSQL refuses CREATE INDEX on a table with pending deferred FK checks in the same
+        # transaction (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED): run them now.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    vector_index_ensure(domain_id=domain_id, model_name=model_name)
 
 
 # --- Background tasks --------------------------------------------------------------------------

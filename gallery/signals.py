@@ -10,7 +10,9 @@ from gallery.models import Domain
 
 @receiver(post_save, sender=Domain)
 def domain_saved(sender, instance: Domain, **kwargs) -> None:
-    indexes.vector_index_ensure(domain_id=instance.id, model_name=instance.model_name)
+    from gallery.services import domain_index_ensure
+
+    domain_index_ensure(domain_id=instance.id, model_name=instance.model_name)
 
 
 @receiver(post_delete, sender=Domain)

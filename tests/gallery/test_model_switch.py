@@ -1,0 +1,149 @@
+"""Switching a domain to another model: re-embedded in the background, old vectors answer until
+the new set is complete, then one step switches; never mixed-model answers.
+
+Only the Dlib weights exist offline, so the second model is DeepFace's real DeepID network with
+weights generated here (randomly initialised, saved where DeepFace loads them). Its vectors say
+nothing about identity, but they are a second model's vectors (160-d, another index) and the
+same photo still matches itself at distance ~0, which is what the switching mechanism needs.
+"""
+
+from __future__ import annotations
+
+import os
+from unittest import mock
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from gallery import indexes, services
+from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
+from recognition.models_zoo import ModelUnavailable, weights_dir
+from tests.conftest import add_photos, face_bytes
+
+
+@pytest.fixture(scope="session")
+def second_model_home(tmp_path_factory):
+    """A DEEPFACE_HOME with the Dlib weights and a generated DeepID weights file."""
+    from deepface.models.facial_recognition.tf import DeepID
+
+    home = tmp_path_factory.mktemp("deepface_home")
+    target = home / ".deepface" / "weights"
+    target.mkdir(parents=True)
+    for source in weights_dir().iterdir():
+        os.symlink(source, target / source.name)
+    weights = target / "deepid_keras_weights.h5"
+
+    def save(model, weight_file):
+        # The legacy HDF5 layout DeepFace's `.h5` weight files have (Keras 3's save_weights
+        # insists on `.weights.h5`, a different layout).
+        import h5py
+        from keras.src.legacy.saving import legacy_h5_format
+
+        with h5py.File(weight_file, "w") as handle:
+            legacy_h5_format.save_weights_to_hdf5_group(handle, model)
+        return model
+
+    # Only to write the file: DeepFace then loads it through its normal, unpatched path.
+    with mock.patch.object(DeepID.weight_utils, "download_weights_if_necessary", return_value=str(weights)), \
+            mock.patch.object(DeepID.weight_utils, "load_model_weights", side_effect=save):
+        DeepID.load_model()
+    return home
+
+
+@pytest.fixture
+def deepid(settings, monkeypatch, second_model_home):
+    settings.DEEPFACE_HOME = second_model_home
+    monkeypatch.setenv("DEEPFACE_HOME", str(second_model_home))
+    return "DeepID"
+
+
+def recognize(persona, name: str) -> dict:
+    upload = SimpleUploadedFile(name, face_bytes(name), content_type="image/jpeg")
+    return persona.client.post("/api/v1/recognize", {"image": upload}, format="multipart").json()
+
+
+def test_switch_answers_from_old_model_until_complete_then_flips(
+    alpha, alice, deepid, django_capture_on_commit_callbacks
+):
+    angelina = add_photos(alpha, "Angelina", "img1.jpg", "img2.jpg")
+    add_photos(alpha, "Other", "img17.jpg")
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        task = services.domain_model_switch(domain=alpha, model_name=deepid, detector="dlib")
+    alpha.refresh_from_db()
+    assert (alpha.model_name, alpha.pending_model) == ("Dlib", "DeepID")
+    assert indexes.index_name(alpha.id, "DeepID") in indexes.vector_indexes_list()
+
+    # Part of the new set exists: answers still come from Dlib's vectors only.
+    first = angelina.photos.order_by("id").first()
+    services.photo_embed_with(photo=first, model_name="DeepID", detector="dlib")
+    assert FaceEmbedding.objects.filter(domain=alpha, model_name="DeepID").count() == 1
+    body = recognize(alice, "img4.jpg")
+    assert body["model"] == "Dlib" and body["threshold"] == 0.07
+    assert body["faces"][0]["match"]["person"]["name"] == "Angelina"
+    assert body["faces"][0]["candidates"][0]["faces_matched"] == 2
+
+    # A photo uploaded during the switch is embedded with both models.
+    late = add_photos(alpha, "Late", "img26.jpg").photos.get()
+    assert set(late.faces.values_list("model_name", flat=True)) == {"Dlib"}  # photo_add: serving model
+    services.photo_embed(photo_id=late.id)  # what the embed task does: the pending model too
+    assert set(late.faces.values_list("model_name", flat=True)) == {"Dlib", "DeepID"}
+
+    for callback in callbacks:  # the re-embed task runs (eager) and flips at the end
+        callback()
+
+    task.refresh_from_db()
+    alpha.refresh_from_db()
+    assert task.status == "done" and task.result["flipped"] is True and task.done == 4
+    assert (alpha.model_name, alpha.detector, alpha.pending_model) == ("DeepID", "dlib", "")
+    assert set(FaceEmbedding.objects.filter(domain=alpha).values_list("model_name", flat=True)) == {"DeepID"}
+    assert FaceEmbedding.objects.filter(domain=alpha).count() == 4
+    assert set(FacePhoto.objects.filter(domain=alpha).values_list("status", flat=True)) == {"embedded"}
+    body = recognize(alice, "img1.jpg")  # a gallery photo matches itself under the new model
+    assert body["model"] == "DeepID" and body["threshold"] == 0.015
+    match = body["faces"][0]["match"]
+    assert match["person"]["name"] == "Angelina" and match["distance"] < 1e-4
+
+
+def test_switch_to_a_model_without_weights_changes_nothing(alpha):
+    add_photos(alpha, "Angelina", "img1.jpg")
+
+    with pytest.raises(ModelUnavailable, match="arcface_weights.h5"):
+        services.domain_model_switch(domain=alpha, model_name="ArcFace", detector="dlib")
+
+    alpha.refresh_from_db()
+    assert (alpha.model_name, alpha.pending_model) == ("Dlib", "")
+    assert not GalleryTask.objects.exists()
+
+
+def test_detector_change_re_embeds_in_place(alpha, alice, django_capture_on_commit_callbacks):
+    add_photos(alpha, "Angelina", "img1.jpg", "img2.jpg")
+    before = dict(FaceEmbedding.objects.values_list("photo_id", "id"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task = services.domain_model_switch(domain=alpha, model_name="Dlib", detector="opencv")
+
+    alpha.refresh_from_db()
+    task.refresh_from_db()
+    assert task.status == "done" and (alpha.model_name, alpha.detector, alpha.pending_model) == ("Dlib", "opencv", "")
+    after = dict(FaceEmbedding.objects.values_list("photo_id", "id"))
+    assert set(after) == set(before) and not set(after.values()) & set(before.values())  # new rows, one per photo
+    assert recognize(alice, "img4.jpg")["faces"][0]["match"]["person"]["name"] == "Angelina"
+
+
+def test_redelivered_reembed_resumes_from_its_cursor(alpha, deepid, django_capture_on_commit_callbacks):
+    add_photos(alpha, "Angelina", "img1.jpg", "img2.jpg")
+    with django_capture_on_commit_callbacks(execute=False):
+        task = services.domain_model_switch(domain=alpha, model_name=deepid, detector="dlib")
+    first = FacePhoto.objects.order_by("id").first()
+    # A worker embedded the first photo, recorded its cursor, and was killed (the task stays running).
+    services.photo_embed_with(photo=first, model_name="DeepID", detector="dlib")
+    GalleryTask.objects.filter(pk=task.pk).update(status="running", result={"cursor": first.id}, done=1, attempts=1)
+
+    services.gallery_task_run(task_id=task.pk)  # the redelivered message
+    services.gallery_task_run(task_id=task.pk)  # and once more: a no-op now
+
+    task.refresh_from_db()
+    assert task.status == "done" and task.done == 2 and task.attempts == 2
+    assert Domain.objects.get(pk=alpha.pk).model_name == "DeepID"
+    assert FaceEmbedding.objects.filter(model_name="DeepID").count() == 2

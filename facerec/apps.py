@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -12,10 +14,12 @@ class FacerecConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from facerec import logging as request_logging
-        from facerec import (
-            metrics,
-            openapi,  # noqa: F401 - registers the API-key scheme with drf-spectacular
-        )
+        from facerec import metrics
+
+        # Imported for their side effect: drf-spectacular extensions (the API-key scheme, the
+        # gallery views' schemas) register themselves when their module is loaded.
+        import_module("facerec.openapi")
+        import_module("gallery.schemas")
 
         post_save.connect(metrics.photo_saved, sender="gallery.FacePhoto", dispatch_uid="facerec-metrics-photo")
         post_save.connect(metrics.face_saved, sender="gallery.FaceEmbedding", dispatch_uid="facerec-metrics-face")

@@ -21,6 +21,7 @@ ERROR_CODES = {
     413: "`too_large` (the upload exceeds MAX_UPLOAD_BYTES) or `image_too_large` (too many pixels).",
     415: "`unsupported_image`: not an image in a supported format; `unsupported_media_type`: a request body "
     "that is neither multipart nor JSON.",
+    409: "`external_id_taken`: another person of the domain has this external_id.",
     422: "`no_face`: a photo that must show a face does not.",
     429: "`throttled`: the key's request rate is exceeded; retry after `Retry-After` seconds.",
     503: "`model_unavailable`: the domain's model weights are missing on this server.",

@@ -245,6 +245,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several answers have a "status" field with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "PhotoStatusEnum": "gallery.models.FacePhoto.Status",
+        "TaskStatusEnum": "gallery.models.GalleryTask.Status",
+        "ReadinessStatusEnum": ["ready", "not_ready"],
+        "LegacyStatusEnum": ["success"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "facerec.openapi.add_common_errors",

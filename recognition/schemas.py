@@ -101,6 +101,7 @@ class CompareResponse(serializers.Serializer):
 
 RECOGNIZE = {
     "tags": ["recognition"],
+    "operation_id": "recognize",
     "summary": "Find every face of a photo and the best matching persons of a domain",
     "request": {"multipart/form-data": RecognizeMultipart, "application/json": RecognizeJson},
     "responses": {200: RecognizeResponse, **errors(400, 401, 404, 413, 415, 503)},
@@ -108,6 +109,7 @@ RECOGNIZE = {
 
 COMPARE = {
     "tags": ["recognition"],
+    "operation_id": "compare",
     "summary": "Are the largest faces of two photos the same person?",
     "request": {"multipart/form-data": CompareMultipart, "application/json": CompareJson},
     "responses": {200: CompareResponse, **errors(400, 401, 404, 413, 415, 422, 503)},
@@ -139,6 +141,7 @@ class LegacyResponse(serializers.Serializer):
 
 LEGACY_RECOGNIZE = {
     "tags": ["legacy"],
+    "operation_id": "legacy_recognize",
     "summary": "Recognize, in the answer shape of the old server (for the existing front end)",
     "description": (
         "Same search as `POST /api/v1/recognize` with the domain's threshold and the same errors; the key "

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install weights run stop test lint bench bench-quick clean
+.PHONY: install weights run stop test lint bench bench-quick soak clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ bench: weights
 
 bench-quick: weights
 	$(PY) -m bench.run --quick
+
+# 8 clients, 2 minutes of mixed recognize / add photo / remove person against real gunicorn.
+soak: weights
+	$(PY) -m bench.load --clients 8 --duration 120
 
 clean: stop
 	rm -rf var

@@ -96,3 +96,24 @@ class ServiceUnavailableMiddleware:
             response["Retry-After"] = "5"
             return response
         return None
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith(("/api/", "/recognize"))
+
+
+def page_not_found(request, exception=None):
+    """404 for URLs that match no route: JSON under the API, Django's page elsewhere."""
+    if _wants_json(request):
+        return json_error("not_found", f"no route for {request.path}", 404)
+    from django.views.defaults import page_not_found as html_page_not_found
+
+    return html_page_not_found(request, exception)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return json_error("server_error", "internal error; it has been logged", 500)
+    from django.views.defaults import server_error as html_server_error
+
+    return html_server_error(request)

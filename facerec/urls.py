@@ -22,3 +22,6 @@ urlpatterns = [
     path("api/v1/compare", apis.CompareApi.as_view(), name="api-compare"),
     path("api/v1/", include("gallery.urls")),
 ]
+
+handler404 = "facerec.errors.page_not_found"
+handler500 = "facerec.errors.server_error"

@@ -21,6 +21,7 @@ from recognition import schemas, services
 from recognition.images import ImageRejected
 from recognition.models_zoo import ModelUnavailable
 from recognition.pipeline import StageTimer
+from recognition.search_validation import compare_person_lists
 
 
 def read_image(request, validated: dict, field: str = "image") -> bytes:
@@ -73,13 +74,8 @@ def candidate_data(candidate: services.Candidate, *, with_faces: bool = True) ->
 
 def comparison_data(ann: list[services.Candidate], exact: list[services.Candidate]) -> dict:
     """Dual mode: how the approximate answer agrees with exact search for one face."""
-    ann_ids = [c.person.id for c in ann[:5]]
-    exact_ids = [c.person.id for c in exact[:5]]
-    overlap = len(set(ann_ids) & set(exact_ids))
     return {
-        "top1_match": (ann_ids[:1] == exact_ids[:1]),
-        "top5_overlap": overlap,
-        "top5_overlap_pct": round(100.0 * overlap / len(exact_ids), 1) if exact_ids else 100.0,
+        **compare_person_lists([c.person.id for c in ann], [c.person.id for c in exact]),
         "exact_candidates": [candidate_data(c) for c in exact],
     }
 

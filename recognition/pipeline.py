@@ -74,7 +74,7 @@ class FacePipeline:
         timer.add("embed", started)
         return [
             Face(box=_box(area, bgr.shape), confidence=float(area.confidence or 0.0), embedding=vector)
-            for area, vector in zip(kept, embeddings)
+            for area, vector in zip(kept, embeddings, strict=True)
         ]
 
     def _aligned_crops(self, bgr: np.ndarray, areas: list) -> tuple[list[np.ndarray], list]:

@@ -1,0 +1,94 @@
+"""How far approximate (HNSW) search agrees with exact search: the numbers behind dual mode,
+``manage.py validate_search`` and the search benchmark.
+
+- ``recall_at_k``: of the ``k`` nearest *faces* by exact search, the share that ANN also returns
+  among its ``k`` (faces, not persons: the stricter of the two, since persons are grouped from faces);
+- ``top1_agreement``: the share of queries whose best *person* is the same both ways;
+- ``top5_overlap``: the mean share of the exact top-5 persons that ANN also lists.
+Latencies are of ``nearest_persons`` (what recognize runs per face), ANN and exact.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from gallery.models import FaceEmbedding
+
+
+@dataclass(frozen=True)
+class Agreement:
+    queries: int
+    k: int
+    recall_at_k: float
+    min_recall: float  # the worst single query
+    top1_agreement: float
+    top5_overlap: float
+    ann_p50_ms: float
+    ann_p95_ms: float
+    exact_p50_ms: float
+    exact_p95_ms: float
+
+    def as_dict(self) -> dict:
+        return {key: (round(value, 4) if isinstance(value, float) else value) for key, value in asdict(self).items()}
+
+
+def recall(ann: list[int], exact: list[int]) -> float:
+    """Share of ``exact`` found in ``ann`` (1.0 when exact search found nothing either)."""
+    return len(set(ann) & set(exact)) / len(exact) if exact else 1.0
+
+
+def compare_person_lists(ann: list[int], exact: list[int]) -> dict:
+    """Dual mode for one face: top-1 agreement and top-5 overlap of two person-id rankings."""
+    ann5, exact5 = ann[:5], exact[:5]
+    overlap = len(set(ann5) & set(exact5))
+    return {
+        "top1_match": ann5[:1] == exact5[:1],
+        "top5_overlap": overlap,
+        "top5_overlap_pct": round(100.0 * overlap / len(exact5), 1) if exact5 else 100.0,
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def _timed(call, *args, **kwargs):
+    started = time.perf_counter()
+    result = call(*args, **kwargs)
+    return result, (time.perf_counter() - started) * 1000
+
+
+def measure_agreement(
+    vectors: np.ndarray, *, domain_id: int, model_name: str, threshold: float, k: int = 10, top_k: int = 5
+) -> Agreement:
+    """Run every vector through ANN and exact search of one domain and compare the answers."""
+    recalls, top1, overlaps, ann_ms, exact_ms = [], [], [], [], []
+    scope = {"domain_id": domain_id, "model_name": model_name}
+    persons = functools.partial(FaceEmbedding.objects.nearest_persons, threshold=threshold, top_k=top_k, **scope)
+    for vector in vectors:
+        ann_persons, ms = _timed(persons, vector)
+        ann_ms.append(ms)
+        exact_persons, ms = _timed(persons, vector, exact=True)
+        exact_ms.append(ms)
+        ann_faces = FaceEmbedding.objects.nearest_faces(vector, k=k, **scope)
+        exact_faces = FaceEmbedding.objects.nearest_faces(vector, k=k, exact=True, **scope)
+        recalls.append(recall([hit.face_id for hit in ann_faces], [hit.face_id for hit in exact_faces]))
+        agreement = compare_person_lists([hit.person_id for hit in ann_persons], [hit.person_id for hit in exact_persons])
+        top1.append(agreement["top1_match"])
+        overlaps.append(agreement["top5_overlap_pct"] / 100)
+    return Agreement(
+        queries=len(recalls),
+        k=k,
+        recall_at_k=float(np.mean(recalls)) if recalls else 1.0,
+        min_recall=float(np.min(recalls)) if recalls else 1.0,
+        top1_agreement=float(np.mean(top1)) if top1 else 1.0,
+        top5_overlap=float(np.mean(overlaps)) if overlaps else 1.0,
+        ann_p50_ms=_percentile(ann_ms, 50),
+        ann_p95_ms=_percentile(ann_ms, 95),
+        exact_p50_ms=_percentile(exact_ms, 50),
+        exact_p95_ms=_percentile(exact_ms, 95),
+    )

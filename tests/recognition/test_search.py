@@ -1,0 +1,134 @@
+"""Search correctness: approximate (HNSW) search agrees with exact search per domain, whatever
+else is in the table, and never returns inactive persons. Synthetic clustered vectors (a centroid
+per person plus noise) stand in for faces; the end-to-end tests use the real model on photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from bench.synthetic import clustered, gallery_load
+from gallery import indexes
+from gallery.models import Domain, FaceEmbedding, Person
+from gallery.querysets import candidates_sql
+from recognition.search_validation import compare_person_lists, measure_agreement, recall
+
+pytestmark = pytest.mark.django_db
+
+
+def _domain(slug: str, model_name: str, n_faces: int, seed: int):
+    # Created directly: the 512-d domain stands in for ArcFace, whose weights need not be here.
+    domain = Domain.objects.create(slug=slug, name=slug, model_name=model_name)
+    gallery = clustered(n_faces, 512 if model_name == "ArcFace" else 128, seed=seed)
+    gallery_load(domain, gallery)
+    indexes.vector_index_ensure(domain_id=domain.id, model_name=model_name)
+    return domain, gallery
+
+
+@pytest.fixture
+def force_index():
+    """Small domains are cheaper to sort than to walk a graph, so the planner would search them
+    exactly; forbid the sort so that these tests exercise the HNSW path itself."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_sort = off")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET enable_sort")
+
+
+@pytest.fixture
+def galleries(force_index):
+    """A big and a small 128-d domain and a 512-d domain side by side in one table."""
+    big = _domain("big", "Dlib", 4000, seed=1)
+    small = _domain("small", "Dlib", 60, seed=2)
+    wide = _domain("wide", "ArcFace", 1500, seed=3)
+    return {"big": big, "small": small, "wide": wide}
+
+
+def _plan(domain, vector) -> str:
+    from gallery.querysets import _vector_literal
+
+    sql = candidates_sql(domain_id=domain.id, model_name=domain.model_name, limit=10, exact=False)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, {"q": _vector_literal(vector)})
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_ann_search_uses_the_domains_own_partial_index(galleries):
+    for domain, gallery in galleries.values():
+        plan = _plan(domain, gallery.vectors[0])
+        assert indexes.index_name(domain.id, domain.model_name) in plan, plan
+
+
+@pytest.mark.parametrize("name", ["big", "small", "wide"])
+def test_ann_recall_at_10_matches_exact_search(galleries, name):
+    domain, gallery = galleries[name]
+    queries = gallery.queries(40, seed=11)
+
+    agreement = measure_agreement(queries, domain_id=domain.id, model_name=domain.model_name, threshold=0.07)
+
+    assert agreement.recall_at_k >= 0.99, agreement
+    assert agreement.top1_agreement >= 0.97, agreement
+
+
+def test_small_domain_next_to_a_big_one_gets_all_its_neighbours(galleries):
+    small, gallery = galleries["small"]
+    person_ids = set(Person.objects.filter(domain=small).values_list("id", flat=True))
+
+    for query in gallery.queries(20, seed=5):
+        ann = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib", k=10)
+        exact = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib", k=10, exact=True)
+        assert [hit.face_id for hit in ann] == [hit.face_id for hit in exact]
+        assert {hit.person_id for hit in ann} <= person_ids
+
+
+def test_inactive_persons_are_never_returned(galleries):
+    domain, gallery = galleries["big"]
+    query = gallery.queries(1, seed=3, unknown_share=0)[0]
+    before = FaceEmbedding.objects.nearest_persons(query, domain_id=domain.id, model_name="Dlib", threshold=0.07, top_k=5)
+    # Deactivate the 5 nearest persons and everyone else's faces among the nearest 150.
+    nearest = FaceEmbedding.objects.nearest_faces(query, domain_id=domain.id, model_name="Dlib", k=150, exact=True)
+    hidden = {hit.person_id for hit in before} | {hit.person_id for hit in nearest}
+    Person.objects.filter(id__in=hidden).update(active=False)
+
+    for exact in (False, True):
+        after = FaceEmbedding.objects.nearest_persons(
+            query, domain_id=domain.id, model_name="Dlib", threshold=0.07, top_k=5, exact=exact
+        )
+        # The iterative index scan keeps going past the hidden faces: still 5 persons, all active.
+        assert len(after) == 5
+        assert not {hit.person_id for hit in after} & hidden
+
+
+def test_person_distance_is_its_best_face_and_faces_matched_counts_within_threshold(galleries):
+    domain, gallery = galleries["big"]
+    query = gallery.queries(1, seed=9, unknown_share=0)[0]
+    faces = FaceEmbedding.objects.nearest_faces(query, domain_id=domain.id, model_name="Dlib", k=100, exact=True)
+    threshold = faces[2].distance
+
+    persons = FaceEmbedding.objects.nearest_persons(
+        query, domain_id=domain.id, model_name="Dlib", threshold=threshold, top_k=3, exact=True
+    )
+
+    best = persons[0]
+    assert best.person_id == faces[0].person_id
+    assert best.distance == pytest.approx(faces[0].distance, abs=1e-6)
+    assert best.faces_matched == sum(1 for f in faces if f.person_id == best.person_id and f.distance <= threshold)
+    assert [p.distance for p in persons] == sorted(p.distance for p in persons)
+
+
+def test_wrong_vector_size_is_refused(galleries):
+    domain, _ = galleries["wide"]
+    with pytest.raises(ValueError, match="512 dimensions"):
+        FaceEmbedding.objects.nearest_faces(np.ones(128), domain_id=domain.id, model_name="ArcFace", k=10)
+
+
+def test_recall_and_person_list_comparison():
+    assert recall([1, 2, 3], [3, 2, 1]) == 1.0
+    assert recall([1, 2, 9], [1, 2, 3, 4]) == 0.5
+    assert recall([], []) == 1.0
+    assert compare_person_lists([1, 2, 3, 4, 5], [1, 3, 2, 7, 8]) == {
+        "top1_match": True, "top5_overlap": 3, "top5_overlap_pct": 60.0,
+    }
+    assert compare_person_lists([2, 1], [1, 2])["top1_match"] is False

@@ -19,6 +19,7 @@ from gallery import services
 from gallery.auth import CanWrite, HasApiKey, domain_for_key
 from gallery.models import Domain, FacePhoto, GalleryTask, Person
 from recognition.images import ImageRejected
+from recognition.models_zoo import ModelUnavailable
 
 # Files accepted by one POST .../images request.
 MAX_FILES_PER_REQUEST = 50
@@ -210,8 +211,11 @@ class PersonImagesApi(GalleryApi):
             raise ApiError(str(exc), code=exc.code, status_code=exc.status) from None
         tasks = [item.task for item in uploaded if item.task is not None]
         if options.validated_data["wait"]:
-            for task in tasks:
-                services.gallery_task_run(task_id=task.pk)
+            try:
+                for task in tasks:
+                    services.gallery_task_run(task_id=task.pk)
+            except ModelUnavailable as exc:  # photos stay pending (re-embed them from the admin later)
+                raise ApiError(str(exc), code="model_unavailable", status_code=503) from None
         photos = FacePhoto.objects.prefetch_related("faces").in_bulk([item.photo.pk for item in uploaded])
         return Response(
             {

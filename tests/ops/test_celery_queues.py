@@ -55,7 +55,13 @@ def test_interactive_task_is_not_starved_by_a_bulk_backlog(tmp_path, celery_eage
     log = tmp_path / "order.log"
     for number in range(10):
         probe_work.apply_async(args=[f"bulk-{number}", 0.3, str(log)], queue=f"{prefix}bulk")
-    probe_work.apply_async(args=["interactive", 0.0, str(log)], queue=f"{prefix}interactive")
+    from facerec.logging import _request_id
+
+    token = _request_id.set("req-queued-by-web")  # as if a web request enqueued it
+    try:
+        probe_work.apply_async(args=["interactive", 0.0, str(log)], queue=f"{prefix}interactive")
+    finally:
+        _request_id.reset(token)
 
     env = {**os.environ, "PYTHONPATH": str(root)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -66,9 +72,14 @@ def test_interactive_task_is_not_starved_by_a_bulk_backlog(tmp_path, celery_eage
     )
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (log.exists() and "interactive" in log.read_text()):
+        def done() -> bool:  # the interactive task and at least one bulk task have run
+            return log.exists() and "interactive" in log.read_text() and len(log.read_text().splitlines()) >= 2
+
+        while time.monotonic() < deadline and not done():
             time.sleep(0.2)
-        order = log.read_text().split() if log.exists() else []
+        lines = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+        order = [label for label, _ in lines]
+        request_ids = dict(lines)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -83,3 +94,6 @@ def test_interactive_task_is_not_starved_by_a_bulk_backlog(tmp_path, celery_eage
     print(f"\nexecution order with a 10-task bulk backlog: {order}")
     assert "interactive" in order, order
     assert order.index("interactive") <= 2, order
+    # The request id travelled with the task into the worker's logs.
+    assert request_ids["interactive"] == "req-queued-by-web"
+    assert all(request_ids[label].startswith("task-") for label in order if label != "interactive")

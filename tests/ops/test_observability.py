@@ -134,3 +134,31 @@ def test_log_format_setting_is_validated():
     assert logging_config(fmt="json", level="INFO")["handlers"]["console"]["formatter"] == "json"
     with pytest.raises(ImproperlyConfigured):
         logging_config(fmt="xml", level="INFO")
+
+
+def test_request_id_travels_with_the_tasks_a_request_enqueues():
+    """The publish hook stamps the id on the task's headers; the worker-side hooks bind it while
+    the task runs (and a task without one gets ``task-<id>``)."""
+    from types import SimpleNamespace
+
+    from facerec.logging import _request_id, current_request_id, task_finished, task_publishing, task_starting
+
+    headers = {}
+    token = _request_id.set("req-from-web")
+    try:
+        task_publishing(headers=headers)
+    finally:
+        _request_id.reset(token)
+    assert headers == {"request_id": "req-from-web"}
+
+    task = SimpleNamespace(request=SimpleNamespace(headers=headers, request_id=None))
+    task_starting(task=task, task_id="t-1")
+    assert current_request_id() == "req-from-web"
+    task_finished(task=task)
+    assert current_request_id() is None
+
+    orphan = SimpleNamespace(request=SimpleNamespace(headers={}, request_id=None))
+    task_starting(task=orphan, task_id="t-2")
+    assert current_request_id() == "task-t-2"
+    task_finished(task=orphan)
+    assert current_request_id() is None

@@ -22,7 +22,7 @@ KNOWN = "img4.jpg"  # id01, whose other photos are in the gallery
 def _face(mode: str = "RGB", fmt: str = "PNG", **save) -> bytes:
     image = Image.open(io.BytesIO(face_bytes(KNOWN))).convert("RGB")
     if mode == "I;16":
-        image = Image.fromarray((np.asarray(image.convert("L"), dtype=np.uint16) * 257))
+        image = Image.fromarray(np.asarray(image.convert("L"), dtype=np.uint16) * 257)
     elif mode == "RGBA":
         image = image.convert("RGBA")
         image.putalpha(255)

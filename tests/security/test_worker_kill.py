@@ -9,15 +9,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
+from bench.scratch import wait_for
 from gallery.models import FaceEmbedding, FacePhoto, GalleryTask
-from tests.gallery.conftest import ROOT, labelled_files, photo_tree, subprocess_env  # noqa: F401
+from tests.conftest import labels
+from tests.gallery.conftest import ROOT, photo_tree, subprocess_env
 
 pytestmark = pytest.mark.slow
 
@@ -30,21 +31,12 @@ def _start_worker(queues: str, log) -> subprocess.Popen:
     )
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.django_db(transaction=True)
-def test_killed_worker_task_is_redone_without_duplicates(tmp_path, settings, celery_eager, labelled_files):
+def test_killed_worker_task_is_redone_without_duplicates(tmp_path, settings, celery_eager):
     celery_eager.conf.task_always_eager = False
     settings.FACEREC_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}-"
     queues = ",".join(f"{settings.FACEREC_QUEUE_PREFIX}{name}" for name in ("interactive", "bulk"))
-    root = photo_tree(tmp_path / "photos", labelled_files[:30])
+    root = photo_tree(tmp_path / "photos", sorted(labels())[:30])
     call_command("ingest_images", str(root), "--domain", "alpha", "--async", "--batch-size", "30", "--no-progress",
                  stdout=io.StringIO())
     task = GalleryTask.objects.get(kind="embed_batch")
@@ -52,7 +44,7 @@ def test_killed_worker_task_is_redone_without_duplicates(tmp_path, settings, cel
 
     first = _start_worker(queues, log)
     try:
-        _wait(lambda: GalleryTask.objects.get(pk=task.pk).done >= 5, 180, "the first worker to embed 5 photos")
+        wait_for(lambda: GalleryTask.objects.get(pk=task.pk).done >= 5, 180, "the first worker to embed 5 photos")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         killed_at = GalleryTask.objects.get(pk=task.pk)
@@ -60,7 +52,7 @@ def test_killed_worker_task_is_redone_without_duplicates(tmp_path, settings, cel
 
         second = _start_worker(queues, log)
         try:
-            _wait(lambda: GalleryTask.objects.get(pk=task.pk).status in ("done", "failed"), 240, "the task to finish")
+            wait_for(lambda: GalleryTask.objects.get(pk=task.pk).status in ("done", "failed"), 240, "the task to finish")
         finally:
             os.killpg(second.pid, signal.SIGTERM)
             second.wait(timeout=30)

@@ -226,3 +226,14 @@ def test_page_endpoints_need_a_staff_session_and_csrf(db, alpha):
     response = client.post("/web/recognize", photo, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200, response.content
     assert len(response.json()["faces"]) == 1
+
+
+def test_swagger_ui_renders_the_api(browser, live_server, transactional_db):
+    """/api/docs in the browser: Swagger UI's assets load from this server and list the routes."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(live_server.url + "/api/docs")
+    _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 10)
+    paths = {e.text.replace("\u200b", "") for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/api/v1/recognize", "/api/v1/compare", "/recognize", "/readyz"} <= paths
+    assert browser.find_elements(By.CSS_SELECTOR, ".auth-wrapper .authorize")  # the API-key scheme

@@ -149,7 +149,10 @@ def _nginx_binary(cache: Path) -> str | None:
         return None
     # Unpack Debian's nginx without installing it (nothing is started, nothing lands in /usr).
     cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", "nginx"], cwd=cache, capture_output=True, timeout=300)
+    download = ["apt-get", "download", "nginx"]
+    if subprocess.run(download, cwd=cache, capture_output=True, timeout=300).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, timeout=600)  # a fresh machine
+        subprocess.run(download, cwd=cache, capture_output=True, timeout=300)
     for deb in cache.glob("nginx_*.deb"):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(cache / "root")], capture_output=True, timeout=120)
     binary = cache / "root" / "usr" / "sbin" / "nginx"

@@ -34,17 +34,23 @@ def test_readyz_is_ready_with_database_broker_and_model(db, client):
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok", "model": "ok"}}
 
 
-def test_readyz_is_503_naming_the_failing_check(db, client, monkeypatch):
-    from facerec import health
+def test_readyz_is_503_naming_the_failing_check(db, client, tmp_path):
+    from facerec.celery import app
 
-    monkeypatch.setattr(health, "_check_broker", lambda: "broker unavailable: ConnectionError: refused")
-
-    response = client.get("/readyz")
+    # A broker that is really unreachable: a Unix socket nobody listens on.
+    saved = app.conf.broker_url
+    app.conf.broker_url = f"redis+socket://{tmp_path}/nobody-listens.sock"
+    try:
+        response = client.get("/readyz")
+    finally:
+        app.conf.broker_url = saved
 
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "not_ready"
-    assert body["checks"] == {"database": "ok", "broker": "broker unavailable: ConnectionError: refused", "model": "ok"}
+    assert body["checks"]["database"] == "ok" and body["checks"]["model"] == "ok"
+    assert body["checks"]["broker"].startswith("broker unavailable: ")
+    assert client.get("/readyz").status_code == 200  # and ready again once the broker is back
 
 
 def test_metrics_count_recognize_stages_faces_and_outcomes(alpha, alice, client):

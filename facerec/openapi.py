@@ -1,7 +1,7 @@
 """OpenAPI (drf-spectacular): the API-key scheme, the error contract, and errors every route shares.
 
 Views declare their own specific errors (413 too_large, 422 no_face …). The post-processing hook
-adds the errors that follow from how a route is reached — 401/429 on every authenticated route,
+adds the errors that follow from how a route is reached — 401/429/503 on every authenticated route,
 403 on writes, 400 on bodies, 404 on paths with an id — to every operation that does not declare
 them itself, so routes added later are documented truthfully without repeating the list.
 """
@@ -24,7 +24,8 @@ ERROR_CODES = {
     409: "`external_id_taken`: another person of the domain has this external_id.",
     422: "`no_face`: a photo that must show a face does not.",
     429: "`throttled`: the key's request rate is exceeded; retry after `Retry-After` seconds.",
-    503: "`model_unavailable`: the domain's model weights are missing on this server.",
+    503: "`database_unavailable`: the database is down or restarting (retry after `Retry-After` seconds); "
+    "`model_unavailable`: the domain's model weights are missing on this server.",
 }
 
 ErrorSerializer = inline_serializer(
@@ -89,7 +90,7 @@ def add_common_errors(result: dict, generator, request, public) -> dict:
                 continue
             statuses = set()
             if any(requirement for requirement in operation.get("security", [])):
-                statuses.add(401)
+                statuses |= {401, 503}  # a key is checked in the database, which may be restarting
                 if throttled:
                     statuses.add(429)
                 if method in _WRITE_METHODS and not path.endswith(("/recognize", "/compare")):

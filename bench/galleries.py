@@ -7,6 +7,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from bench import synthetic
 from bench.synthetic import Gallery, clustered, gallery_load
 from recognition.models_zoo import MODEL_DIMENSIONS
 
@@ -24,6 +25,12 @@ class DomainSpec:
     @property
     def seed(self) -> int:
         return zlib.crc32(self.slug.encode())
+
+    @property
+    def label(self) -> str:
+        """The domain's name: says which generator settings made its vectors."""
+        settings = repr((synthetic.PROFILES, synthetic.DECAY, synthetic.MEAN_FACES_PER_PERSON, self.n_faces))
+        return f"synthetic {self.slug} ({zlib.crc32(settings.encode()):08x})"
 
     def gallery(self) -> Gallery:
         return clustered(self.n_faces, self.dim, seed=self.seed)
@@ -45,8 +52,9 @@ QUICK = _specs([30_000, 10_000, 3_000, 1_000, 300, 30], [3_000, 1_000, 300, 30])
 def ensure(specs: list[DomainSpec], *, log=print) -> dict[str, object]:
     """Create or reuse each domain with exactly its synthetic gallery; returns the Domain rows.
 
-    A domain is reused when it holds the expected number of faces and its HNSW index exists
-    (the vectors are a pure function of the slug, so the same slug means the same data)."""
+    A domain is reused when its name records the same generator settings, it holds the expected
+    number of faces and its HNSW index exists (the vectors are a pure function of the slug and
+    those settings)."""
     from gallery import indexes
     from gallery.models import Domain, FaceEmbedding
 
@@ -56,7 +64,8 @@ def ensure(specs: list[DomainSpec], *, log=print) -> dict[str, object]:
         domain = Domain.objects.filter(slug=spec.slug).first()
         if domain is not None:
             count = FaceEmbedding.objects.filter(domain=domain, model_name=spec.model_name).count()
-            if count == spec.n_faces and indexes.index_name(domain.id, spec.model_name) in existing_indexes:
+            same = domain.name == spec.label and count == spec.n_faces
+            if same and indexes.index_name(domain.id, spec.model_name) in existing_indexes:
                 domains[spec.slug] = domain
                 continue
             domain_purge(domain)
@@ -87,7 +96,7 @@ def _domain_build(spec: DomainSpec, *, log) -> object:
     started = time.perf_counter()
     # Created directly rather than through domain_create: the 512-d domains stand in for ArcFace,
     # whose weights need not be on this machine (only its vectors are searched here).
-    domain = Domain.objects.create(slug=spec.slug, name=spec.slug, model_name=spec.model_name, detector="dlib")
+    domain = Domain.objects.create(slug=spec.slug, name=spec.label, model_name=spec.model_name, detector="dlib")
     gallery_load(domain, spec.gallery())
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE gallery_faceembedding")

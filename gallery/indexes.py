@@ -10,6 +10,7 @@ These indexes are created with the domain (or when it gets a new model) and drop
 from __future__ import annotations
 
 import re
+import time
 
 from django.db import connection, transaction
 
@@ -69,3 +70,25 @@ def vector_indexes_list() -> list[str]:
             "AND indexname LIKE 'face_hnsw_%%' ORDER BY indexname"
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+# How long a process trusts its copy of an index's size (it only steers hnsw.ef_search).
+_SIZE_TTL_S = 60.0
+_sizes: dict[tuple[str, str], tuple[float, int]] = {}
+
+
+def indexed_vectors(domain_id: int, model_name: str, *, using=None) -> int:
+    """About how many vectors the domain's index holds (the planner's statistics, kept current
+    by CREATE INDEX, VACUUM and ANALYZE; 0 when unknown), cached for a minute per process."""
+    conn = using or connection
+    name = index_name(domain_id, model_name)
+    key = (conn.alias, name)
+    cached = _sizes.get(key)
+    if cached is not None and time.monotonic() - cached[0] < _SIZE_TTL_S:
+        return cached[1]
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s AND relkind = 'i'", [name])
+        row = cursor.fetchone()
+    size = max(int(row[0]), 0) if row else 0
+    _sizes[key] = (time.monotonic(), size)
+    return size

@@ -46,15 +46,6 @@ def galleries(force_index):
     return {"big": big, "small": small, "wide": wide}
 
 
-def _plan(domain, vector) -> str:
-    from gallery.querysets import _vector_literal
-
-    sql = candidates_sql(domain_id=domain.id, model_name=domain.model_name, limit=10, exact=False)
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + sql, {"q": _vector_literal(vector)})
-        return "\n".join(row[0] for row in cursor.fetchall())
-
-
 def test_ann_search_uses_the_domains_own_partial_index(galleries):
     for domain, gallery in galleries.values():
         plan = _plan(domain, gallery.vectors[0])
@@ -132,3 +123,25 @@ def test_recall_and_person_list_comparison():
         "top1_match": True, "top5_overlap": 3, "top5_overlap_pct": 60.0,
     }
     assert compare_person_lists([2, 1], [1, 2])["top1_match"] is False
+
+
+def _plan(domain, vector) -> str:
+    from gallery.querysets import _vector_literal
+
+    sql = candidates_sql(domain_id=domain.id, model_name=domain.model_name, limit=10, exact=False)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, {"q": _vector_literal(vector)})
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_ef_search_grows_with_the_domain_but_is_capped():
+    from gallery.querysets import EF_SEARCH, EF_SEARCH_MAX, ef_search_for
+
+    assert ef_search_for(0) == ef_search_for(10_000) == EF_SEARCH
+    assert EF_SEARCH < ef_search_for(30_000) < ef_search_for(300_000) < EF_SEARCH_MAX
+    assert ef_search_for(10_000_000) == EF_SEARCH_MAX
+
+
+def test_indexed_vectors_is_the_domains_index_size(galleries):
+    domain, gallery = galleries["big"]
+    assert indexes.indexed_vectors(domain.id, "Dlib") == len(gallery.vectors)

@@ -1,0 +1,333 @@
+"""``make bench`` / ``make bench-quick``: measure facerec against its baselines, in one run.
+
+Writes bench/results/latest.json and bench/results/latest.md. Every figure is taken in this run
+next to its baseline: recognize over HTTP vs the bare detector + recognizer, DeepFace.find vs our
+recognize over the same 30k faces, ANN vs exact search on the same domains, 2 ingest workers vs 1
+process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k.
+
+    python -m bench.run [--quick] [--fresh] [--only search,recognize,find,ingest]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from bench.env import ROOT, use_bench_database
+
+RESULTS = ROOT / "bench" / "results"
+PHOTO = ROOT / "tests" / "data" / "faces" / "img1.jpg"  # one face, 473x640
+SECTIONS = ("search", "recognize", "find", "ingest")
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 2)
+
+
+# --- search -----------------------------------------------------------------------------------
+
+
+def bench_search(specs, domains, *, queries: int) -> list[dict]:
+    from recognition.models_zoo import default_threshold
+    from recognition.search_validation import measure_agreement
+
+    total = sum(spec.n_faces for spec in specs)
+    rows = []
+    for spec in specs:
+        domain = domains[spec.slug]
+        vectors = spec.gallery().queries(queries, seed=spec.seed + 1)
+        scope = {"domain_id": domain.id, "model_name": spec.model_name, "threshold": default_threshold(spec.model_name)}
+        measure_agreement(vectors[:10], **scope)  # warm the index pages and the connection
+        result = measure_agreement(vectors, **scope)
+        rows.append(
+            {
+                "domain": spec.slug,
+                "n_per_domain": spec.n_faces,
+                "domains": len(specs),
+                "table_faces": total,
+                "dim": spec.dim,
+                "model": spec.model_name,
+                "queries": result.queries,
+                "p50_ms": round(result.ann_p50_ms, 2),
+                "p95_ms": round(result.ann_p95_ms, 2),
+                "recall_at_10": round(result.recall_at_k, 4),
+                "min_recall_at_10": round(result.min_recall, 2),
+                "top1_agreement": round(result.top1_agreement, 4),
+                "top5_overlap": round(result.top5_overlap, 4),
+                "exact_p50_ms": round(result.exact_p50_ms, 2),
+                "exact_p95_ms": round(result.exact_p95_ms, 2),
+            }
+        )
+        row = rows[-1]
+        log(f"  search {spec.slug}: p50 {row['p50_ms']} ms, recall@10 {row['recall_at_10']}, exact p50 {row['exact_p50_ms']} ms")
+    return rows
+
+
+# --- recognize, cold start, memory --------------------------------------------------------------
+
+
+def api_key_for(domain) -> str:
+    from gallery.services import api_key_create
+
+    _, secret = api_key_create(name=f"bench-{domain.slug}-{int(time.time())}", domains=[domain])
+    return secret
+
+
+def bench_recognize(domain, large_domain, *, rounds: int, per_round: int, requests_for_rss: int) -> dict:
+    from bench.floor import Floor
+    from bench.server import Server
+
+    image = PHOTO.read_bytes()
+    key = api_key_for(domain)
+    floor = Floor(image)
+    for _ in range(3):
+        floor.once()
+    with Server(name="web-30k") as server:
+        ready_s = server.start()
+        first_ms, body = server.recognize(key, image)
+        assert len(body["faces"]) == 1, body
+        for _ in range(5):
+            server.recognize(key, image)
+        http_ms, floor_ms = [], []
+        # Interleaved, so that any background load on the machine hits both alike.
+        for _ in range(rounds):
+            floor_ms += [floor.once() for _ in range(per_round)]
+            http_ms += [server.recognize(key, image)[0] for _ in range(per_round)]
+        idle_30k = server.worker_rss_mb()
+        for _ in range(requests_for_rss):
+            server.recognize(key, image)
+        after_30k = server.worker_rss_mb()
+    log(f"  recognize p50 {pct(http_ms, 50)} ms vs floor {pct(floor_ms, 50)} ms; ready in {ready_s:.1f}s, first request {first_ms:.0f} ms")
+    large_key = api_key_for(large_domain)
+    with Server(name="web-large") as server:
+        server.start()
+        for _ in range(10):
+            server.recognize(large_key, image)
+        idle_large = server.worker_rss_mb()
+    warm_p50 = float(np.percentile(http_ms, 50))
+    return {
+        "recognize": {
+            "p50_ms": pct(http_ms, 50),
+            "p95_ms": pct(http_ms, 95),
+            "floor_p50_ms": pct(floor_ms, 50),
+            "floor_p95_ms": pct(floor_ms, 95),
+            "ratio_to_floor": round(warm_p50 / float(np.percentile(floor_ms, 50)), 3),
+            "requests": len(http_ms),
+            "domain_faces": domain.faces.count(),
+            "photo": str(PHOTO.relative_to(ROOT)),
+            "server": "gunicorn -c deploy/gunicorn.conf.py, 1 sync worker; floor: 1 process",
+        },
+        "cold_start": {
+            "seconds_to_ready": round(ready_s, 2),
+            "first_request_ms": round(first_ms, 1),
+            "warm_p50_ms": round(warm_p50, 1),
+            "first_request_ratio": round(first_ms / warm_p50, 3),
+        },
+        "rss_mb": {
+            "idle_30k": round(idle_30k, 1),
+            "after_1000_30k": round(after_30k, 1),
+            "requests": requests_for_rss,
+            "idle_300k": round(idle_large, 1),
+            "large_domain_faces": large_domain.faces.count(),
+            "growth_over_requests": round(after_30k - idle_30k, 1),
+            "growth_30k_to_300k": round(idle_large - idle_30k, 1),
+        },
+    }
+
+
+# --- the old way ----------------------------------------------------------------------------------
+
+
+def bench_find(spec, ours_p50_ms: float, *, runs: int) -> dict:
+    from bench.find import find_latencies, gallery_folder
+
+    gallery = spec.gallery()
+    folder = gallery_folder(gallery.vectors, gallery.person_of)
+    latencies = find_latencies(folder, PHOTO, runs=runs)
+    p50 = float(np.percentile(latencies, 50))
+    log(f"  DeepFace.find over {spec.n_faces:,} faces: p50 {p50:.0f} ms vs ours {ours_p50_ms:.0f} ms")
+    return {
+        "n": spec.n_faces,
+        "p50_ms": round(p50, 1),
+        "runs": len(latencies),
+        "ours_p50_ms": round(ours_p50_ms, 1),
+        "speedup": round(p50 / ours_p50_ms, 2),
+        "how": "DeepFace.find(photo, db_path, model_name='Dlib', detector_backend='dlib') over a folder of "
+        "hard links with a datastore of the same synthetic embeddings as our domain",
+    }
+
+
+def bench_ingest(*, variants: int) -> dict:
+    from bench.ingest import ingest_rate, photo_folder
+
+    folder, count = photo_folder(variants)
+    single, single_wall = ingest_rate(folder, workers=1)
+    double, double_wall = ingest_rate(folder, workers=2)
+    log(f"  ingest {count} photos: 1 process {single} photos/s, 2 workers {double} photos/s")
+    return {
+        "workers": 2,
+        "photos": count,
+        "photos_per_s": double,
+        "floor_photos_per_s": single,
+        "scaling": round(double / single, 3),
+        "wall_s": {"1": round(single_wall, 1), "2": round(double_wall, 1)},
+        "how": "manage.py ingest_images DIR --workers N into a fresh domain; its own photos/s",
+    }
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname='vector')")
+        postgres, pgvector = cursor.fetchone()
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    memory_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "pgvector": pgvector,
+        "commit": commit,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def targets(results: dict) -> list[dict]:
+    """Every target of the issue, with the measured value and whether it holds."""
+    checks = []
+
+    def check(name: str, value, target: str, ok: bool) -> None:
+        checks.append({"figure": name, "value": value, "target": target, "ok": bool(ok)})
+
+    if "recognize" in results:
+        r = results["recognize"]
+        check("recognize.ratio_to_floor", r["ratio_to_floor"], "<= 1.3", r["ratio_to_floor"] <= 1.3)
+        c = results["cold_start"]
+        check("cold_start.first_request_ratio", c["first_request_ratio"], "<= 1.5", c["first_request_ratio"] <= 1.5)
+        m = results["rss_mb"]
+        check("rss_mb growth over 1,000 requests", m["growth_over_requests"], "<= 50 MB", m["growth_over_requests"] <= 50)
+        check("rss_mb growth 30k -> 300k faces", m["growth_30k_to_300k"], "<= 50 MB", m["growth_30k_to_300k"] <= 50)
+    if "deepface_find" in results:
+        f = results["deepface_find"]
+        check("deepface_find.speedup", f["speedup"], ">= 10", f["speedup"] >= 10)
+    for row in results.get("search", []):
+        if row["n_per_domain"] == 30_000:
+            check(f"search p50_ms {row['domain']}", row["p50_ms"], "<= 5 ms", row["p50_ms"] <= 5)
+        check(f"search recall_at_10 {row['domain']}", row["recall_at_10"], ">= 0.99", row["recall_at_10"] >= 0.99)
+    if "ingest" in results:
+        i = results["ingest"]
+        check("ingest.scaling", i["scaling"], ">= 1.6", i["scaling"] >= 1.6)
+    return checks
+
+
+def markdown(results: dict) -> str:
+    lines = [
+        "# facerec benchmark results",
+        "",
+        f"Run {results['when']} on {results['machine']['cpu']} ({results['machine']['cores']} cores, "
+        f"{results['machine']['memory_gb']} GB), PostgreSQL {results['machine']['postgres']}, pgvector "
+        f"{results['machine']['pgvector']}, commit {results['machine']['commit']}"
+        f"{' — QUICK mode' if results['quick'] else ''}. Command: `{results['command']}`.",
+        "",
+        "## Targets",
+        "",
+        "| figure | value | target | holds |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {t['figure']} | {t['value']} | {t['target']} | {'yes' if t['ok'] else '**NO**'} |" for t in results["targets"]]
+    if results.get("search"):
+        lines += ["", "## Search (ANN vs exact, per domain)", "",
+                  "| domain | faces | dim | p50 ms | p95 ms | recall@10 | worst query | top-1 agreement | exact p50 ms |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"| {r['domain']} | {r['n_per_domain']:,} | {r['dim']} | {r['p50_ms']} | {r['p95_ms']} | {r['recall_at_10']} | "
+            f"{r['min_recall_at_10']} | {r['top1_agreement']} | {r['exact_p50_ms']} |"
+            for r in results["search"]
+        ]
+        lines += ["", f"{results['search'][0]['domains']} domains, {results['search'][0]['table_faces']:,} faces of two "
+                  "models in one table. recall@10 = share of the exact 10 nearest faces that ANN returns."]
+    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "ingest"):
+        if section in results:
+            lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="Smaller galleries and fewer requests (minutes, for development)")
+    parser.add_argument("--fresh", action="store_true", help="Drop the bench database and rebuild every gallery")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"Comma-separated sections of {','.join(SECTIONS)}")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="Folder for latest.json and latest.md")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    started = time.perf_counter()
+
+    use_bench_database(fresh=args.fresh)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from bench import galleries
+
+    call_command("migrate", verbosity=0)
+    specs = galleries.QUICK if args.quick else galleries.FULL
+    log(f"galleries: {len(specs)} domains, {sum(s.n_faces for s in specs):,} faces")
+    domains = galleries.ensure(specs, log=log)
+    results: dict = {"quick": args.quick, "command": "make bench-quick" if args.quick else "make bench"}
+
+    if "search" in only:
+        log("search: ANN vs exact")
+        results["search"] = bench_search(specs, domains, queries=50 if args.quick else 200)
+    d30k = next(s for s in specs if s.slug == "bench-d128-30k")
+    largest = max((s for s in specs if s.model_name == "Dlib"), key=lambda s: s.n_faces)
+    if "recognize" in only or "find" in only:
+        log("recognize: HTTP vs floor, cold start, memory")
+        results.update(
+            bench_recognize(
+                domains[d30k.slug], domains[largest.slug],
+                rounds=4 if args.quick else 10, per_round=10,
+                requests_for_rss=100 if args.quick else 1000,
+            )
+        )
+    if "find" in only:
+        log("deepface_find: DeepFace.find over the same 30k faces")
+        results["deepface_find"] = bench_find(d30k, results["recognize"]["p50_ms"], runs=2 if args.quick else 5)
+    if "ingest" in only:
+        log("ingest: 2 workers vs 1 process")
+        results["ingest"] = bench_ingest(variants=1 if args.quick else 6)
+
+    results["machine"] = machine()
+    results["when"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["targets"] = targets(results)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.output / "latest.md").write_text(markdown(results))
+    log(f"wrote {args.output / 'latest.json'} and latest.md in {results['duration_s']:.0f}s")
+    for target in results["targets"]:
+        log(f"  {'ok ' if target['ok'] else 'MISS'} {target['figure']}: {target['value']} (target {target['target']})")
+
+
+if __name__ == "__main__":
+    main()

@@ -116,7 +116,8 @@ def test_backup_wipe_restore_round_trip(scratch, tmp_path):
     print(
         f"\nbackup/restore round trip: {before['counts']} ; db.dump {manifest['db_dump_bytes']} B, "
         f"media.tar {manifest['media_tar_bytes']} B ({manifest['media_files']} files); "
-        f"backup {backup_s:.1f}s, restore {restore_s:.1f}s; recognize answers identical: {after == before}"
+        f"backup {backup_s:.1f}s, restore {restore_s:.1f}s; img4.jpg -> {face['match']['person']['name']} at "
+        f"distance {face['match']['distance']}, before and after; all answers identical: {after == before}"
     )
 
 

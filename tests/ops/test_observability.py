@@ -168,3 +168,20 @@ def test_request_id_travels_with_the_tasks_a_request_enqueues():
     assert current_request_id() == "task-t-2"
     task_finished(task=orphan)
     assert current_request_id() is None
+
+
+def test_ingest_counters_follow_photos_through_the_upload_api(alpha, alice, client):
+    """A photo uploaded through the API is stored pending, then embedded by its task: both count."""
+    person = alice.client.post("/api/v1/domains/alpha/persons", {"name": "Angelina"}, format="json").json()
+    before = client.get("/metrics").content.decode()
+
+    response = alice.client.post(f"/api/v1/domains/alpha/persons/{person['id']}/images?wait=1",
+                                 {"image": [_upload("img1.jpg"), _upload("img17.jpg")]}, format="multipart")
+    assert response.status_code == 201, response.content
+
+    after = client.get("/metrics").content.decode()
+    for status in ("pending", "embedded"):
+        name = "facerec_ingest_photos_total"
+        assert _sample(after, name, status=status) - _sample(before, name, status=status) == 2, status
+    assert _sample(after, "facerec_ingest_faces_total", model="Dlib") - _sample(before, "facerec_ingest_faces_total",
+                                                                                model="Dlib") == 2

@@ -270,6 +270,6 @@ LOGIN_REDIRECT_URL = "/"
 # LOG_FORMAT=json writes one JSON object per line (for journald/Loki/ELK); every line carries the
 # request id (X-Request-ID).
 LOG_FORMAT = env("LOG_FORMAT", "plain")
-LOGGING = logging_config(fmt=LOG_FORMAT, level=env("LOG_LEVEL", "INFO"))
+LOGGING = logging_config(fmt=LOG_FORMAT, level=(env("LOG_LEVEL", "INFO") or "INFO").upper())  # gunicorn takes it lower case too
 # PROMETHEUS_MULTIPROC_DIR (read from the environment by prometheus_client itself) makes /metrics
 # sum the samples of all gunicorn and Celery processes of the machine; see facerec/metrics.py.

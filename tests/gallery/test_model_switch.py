@@ -34,8 +34,12 @@ def second_model_home(tmp_path_factory):
     weights = target / "deepid_keras_weights.h5"
 
     def save(model, weight_file):
-        # The legacy HDF5 layout DeepFace's `.h5` weight files have (Keras 3's save_weights
-        # insists on `.weights.h5`, a different layout).
+        # DeepFace's `.h5` weight files have the legacy HDF5 layout. Whether tensorflow.keras is
+        # tf_keras or Keras 3 depends on whether `deepface.DeepFace` (which sets
+        # TF_USE_LEGACY_KERAS) was imported first; Keras 3's save_weights wants `.weights.h5`.
+        if type(model).__module__.startswith("tf_keras"):
+            model.save_weights(weight_file, save_format="h5")
+            return model
         import h5py
         from keras.src.legacy.saving import legacy_h5_format
 

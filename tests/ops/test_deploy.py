@@ -164,6 +164,8 @@ def test_nginx_site_passes_nginx_t(tmp_path_factory):
     binary = _nginx_binary(work / "deb")
     if binary is None:
         pytest.skip("no nginx binary (install nginx, or run as root with apt-get to unpack Debian's)")
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make the test certificate")
     certs = work / "certs"
     certs.mkdir()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=test",

@@ -215,6 +215,7 @@ def gunicorn(transactional_db, tmp_path):
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "MEDIA_ROOT": str(tmp_path / "media"),
         "PYTHONPATH": str(ROOT),
+        "LOG_FORMAT": "json",
     }
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "facerec.wsgi"],
@@ -236,6 +237,15 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _log_messages(log: Path) -> list[dict]:
+    """The JSON log entries (LOG_FORMAT=json) of gunicorn and Django, in order."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def _first(entries: list[dict], pattern: str) -> int:
+    return next(i for i, entry in enumerate(entries) if re.search(pattern, entry["message"]))
+
+
 def test_gunicorn_warms_workers_sums_their_metrics_and_stops_gracefully(gunicorn, alpha, alice):
     from tests.conftest import add_photos, face_bytes
 
@@ -246,15 +256,20 @@ def test_gunicorn_warms_workers_sums_their_metrics_and_stops_gracefully(gunicorn
     first = requests.get(f"{url}/readyz", timeout=180)
     assert first.status_code == 200, first.text
     _wait_for(lambda: log.read_text().count("face models warmed") == 2, 180, "both workers to warm")
-    text = log.read_text()
-    assert text.index("face models warmed: Dlib/dlib") < text.index('"GET /readyz HTTP/1.1" 200')
-    assert re.search(r'"GET /readyz HTTP/1.1" 200 \d+ \d+ms request_id=[0-9a-f]{32}', text)
+    entries = _log_messages(log)
+    assert _first(entries, "face models warmed: Dlib/dlib") < _first(entries, '"GET /readyz HTTP/1.1" 200')
+    assert _first(entries, r'"GET /readyz HTTP/1.1" 200 \d+ \d+ms request_id=[0-9a-f]{32}') >= 0
+    # LOG_FORMAT=json: gunicorn's own lines are JSON objects too, not its plain "[INFO]" format.
+    assert not [line for line in log.read_text().splitlines() if "] [INFO] " in line]
 
     # Metrics are summed over both workers' processes.
     for _ in range(6):
         assert requests.post(f"{url}/api/v1/recognize", timeout=60).status_code == 401
     metrics = requests.get(f"{url}/metrics", timeout=60).text
     assert 'facerec_recognize_requests_total{outcome="not_authenticated",route="api_v1"} 6.0' in metrics
+    # Django's own log lines carry the request id of the request that caused them.
+    refusals = [e for e in _log_messages(log) if e["logger"] == "django.request" and "Unauthorized" in e["message"]]
+    assert len(refusals) == 6 and all(re.fullmatch(r"[0-9a-f]{32}", e["request_id"]) for e in refusals)
 
     # SIGTERM while a recognize is in flight (its upload half sent, so a worker is busy with it):
     # it is answered in full, then gunicorn exits cleanly.
@@ -280,6 +295,6 @@ def test_gunicorn_warms_workers_sums_their_metrics_and_stops_gracefully(gunicorn
     assert b"X-Request-ID: graceful-stop-1" in rest
     body = rest.split(b"\r\n\r\n", 1)[1]
     assert len(json.loads(body)["faces"]) >= 3
-    text = log.read_text()
-    assert text.index("Handling signal: term") < text.index('"POST /api/v1/recognize HTTP/1.1" 200')
-    assert "Shutting down: Master" in log.read_text()
+    entries = _log_messages(log)
+    assert _first(entries, "Handling signal: term") < _first(entries, '"POST /api/v1/recognize HTTP/1.1" 200')
+    assert any(entry["message"] == "Shutting down: Master" for entry in _log_messages(log))

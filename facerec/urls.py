@@ -3,10 +3,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from facerec import health
+from facerec.media import protected_media
 from recognition import apis, legacy, web
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("media/<path:path>", protected_media, name="media"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),

@@ -337,7 +337,8 @@ def photo_embed_with(*, photo: FacePhoto, model_name: str, detector: str, replac
     except (ImageRejected, OSError) as exc:
         reason = str(exc) if isinstance(exc, ImageRejected) else f"cannot read the stored file: {exc}"
         if model_name == photo.domain.model_name:
-            FacePhoto.objects.filter(pk=photo.pk).update(status=FacePhoto.Status.FAILED, reason=reason)
+            photo.status, photo.reason = FacePhoto.Status.FAILED, reason
+            photo.save(update_fields=["status", "reason"])  # save(), not update(): the ingest metrics count it
         return "failed"
     return _faces_commit(photo=photo, model_name=model_name, faces=faces, replace=replace)
 

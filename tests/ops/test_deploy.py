@@ -138,6 +138,9 @@ def test_nginx_limits_fit_the_app():
     media_root = re.search(r"^MEDIA_ROOT=(.+)$", example, re.MULTILINE).group(1)
     conf = (DEPLOY / "nginx" / "facerec.conf").read_text()
     assert f"alias {static_root}/;" in conf and f"alias {media_root}/;" in conf
+    accel = re.search(r"^MEDIA_X_ACCEL_REDIRECT=(.+)$", example, re.MULTILINE).group(1)
+    protected = conf[conf.index(f"location {accel} {{"):]
+    assert "internal;" in protected[: protected.index("}")]  # photos never served by URL
     assert "proxy_set_header X-Request-ID $request_id;" in conf
 
 

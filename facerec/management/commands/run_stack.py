@@ -34,7 +34,7 @@ class Command(BaseCommand):
         children = []
         if not no_worker:
             children.append(self._spawn([sys.executable, "-m", "celery", "-A", "facerec", "worker", "-l", "info",
-                                         "--concurrency", "1", "-Q", "celery,interactive,bulk"]))
+                                         "--concurrency", "1", "-Q", self._queues()]))
         env = {"PORT": str(port), "WEB_CONCURRENCY": str(web_workers)}
         children.append(self._spawn([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "facerec.wsgi"], env))
         self.stdout.write(self.style.SUCCESS(
@@ -53,6 +53,10 @@ class Command(BaseCommand):
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+    @staticmethod
+    def _queues() -> str:
+        return ",".join(settings.FACEREC_QUEUE_PREFIX + name for name in ("celery", "interactive", "bulk"))
 
     def _admin_login(self) -> str:
         User = get_user_model()

@@ -67,14 +67,10 @@ def _fingerprint(vectors: np.ndarray) -> str:
     return f"{vectors.shape}:{float(vectors[:100].sum()):.6f}"
 
 
-def find_latencies(db_path: Path, image_path: Path, *, runs: int) -> list[float]:
-    """Milliseconds per warm ``DeepFace.find`` call (the first call, which loads models, is dropped)."""
+def find_once(db_path: Path, image_path: Path) -> float:
+    """Milliseconds for one ``DeepFace.find`` call, as the old server made per request."""
     from deepface import DeepFace
 
-    def once() -> float:
-        started = time.perf_counter()
-        DeepFace.find(str(image_path), str(db_path), model_name="Dlib", detector_backend="dlib", silent=True)
-        return (time.perf_counter() - started) * 1000
-
-    once()
-    return [once() for _ in range(runs)]
+    started = time.perf_counter()
+    DeepFace.find(str(image_path), str(db_path), model_name="Dlib", detector_backend="dlib", silent=True)
+    return (time.perf_counter() - started) * 1000

@@ -59,13 +59,13 @@ def ensure(specs: list[DomainSpec], *, log=print) -> dict[str, object]:
     from gallery.models import Domain, FaceEmbedding
 
     domains = {}
-    existing_indexes = set(indexes.vector_indexes_list())
     for spec in specs:
         domain = Domain.objects.filter(slug=spec.slug).first()
         if domain is not None:
             count = FaceEmbedding.objects.filter(domain=domain, model_name=spec.model_name).count()
-            same = domain.name == spec.label and count == spec.n_faces
-            if same and indexes.index_name(domain.id, spec.model_name) in existing_indexes:
+            if domain.name == spec.label and count == spec.n_faces:
+                if not indexes.vector_index_current(domain_id=domain.id, model_name=spec.model_name):
+                    _index_build(domain, spec, log=log)
                 domains[spec.slug] = domain
                 continue
             domain_purge(domain)
@@ -90,7 +90,6 @@ def domain_purge(domain) -> None:
 def _domain_build(spec: DomainSpec, *, log) -> object:
     from django.db import connection
 
-    from gallery import indexes
     from gallery.models import Domain
 
     started = time.perf_counter()
@@ -101,10 +100,15 @@ def _domain_build(spec: DomainSpec, *, log) -> object:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE gallery_faceembedding")
         cursor.execute("ANALYZE gallery_person")
-    loaded = time.perf_counter()
-    indexes.vector_index_ensure(domain_id=domain.id, model_name=spec.model_name, build_memory="1GB")
-    log(
-        f"  {spec.slug}: {spec.n_faces:,} faces loaded in {loaded - started:.1f}s, "
-        f"HNSW built in {time.perf_counter() - loaded:.1f}s"
-    )
+    log(f"  {spec.slug}: {spec.n_faces:,} faces loaded in {time.perf_counter() - started:.1f}s")
+    _index_build(domain, spec, log=log)
     return domain
+
+
+def _index_build(domain, spec: DomainSpec, *, log) -> None:
+    from gallery import indexes
+
+    started = time.perf_counter()
+    indexes.vector_index_drop(domain_id=domain.id, model_name=spec.model_name)
+    indexes.vector_index_ensure(domain_id=domain.id, model_name=spec.model_name, build_memory="1GB")
+    log(f"  {spec.slug}: HNSW index built in {time.perf_counter() - started:.1f}s")

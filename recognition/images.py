@@ -15,7 +15,6 @@ import numpy as np
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-
 _EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg"}
 
 
@@ -52,8 +51,10 @@ def decode_image(data: bytes, *, max_side: int | None = None) -> DecodedImage:
             original = _oriented_size(image)
             extension = _EXTENSIONS.get(image.format or "", "img")
             if image.format == "JPEG":
-                # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: much faster for big photos.
-                image.draft("RGB", (max_side, max_side))
+                # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: much faster for big photos. draft()
+                # only scales while *both* sides stay at least the size asked for, so ask for the
+                # photo's own aspect ratio (a square box would keep a 4:3 photo at full size).
+                image.draft("RGB", _fitted(image.size, max_side))
             image = ImageOps.exif_transpose(image)
             image = _to_rgb(image)
             image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
@@ -70,6 +71,12 @@ def decode_image(data: bytes, *, max_side: int | None = None) -> DecodedImage:
         raise ImageRejected("the image has no pixels")
     scale = rgb.shape[1] / original[0] if original[0] else 1.0
     return DecodedImage(rgb=np.ascontiguousarray(rgb), scale=scale, original_size=original, extension=extension)
+
+
+def _fitted(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` scaled so that its longer side is at most ``max_side`` (never enlarged)."""
+    factor = min(1.0, max_side / max(size))
+    return max(1, int(size[0] * factor)), max(1, int(size[1] * factor))
 
 
 def _check_pixels(size: tuple[int, int]) -> None:

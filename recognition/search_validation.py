@@ -4,7 +4,10 @@
 - ``recall_at_k``: of the ``k`` nearest *faces* by exact search, the share that ANN also returns
   among its ``k`` (faces, not persons: the stricter of the two, since persons are grouped from faces);
 - ``top1_agreement``: the share of queries whose best *person* is the same both ways;
-- ``top5_overlap``: the mean share of the exact top-5 persons that ANN also lists.
+- ``top5_overlap``: the mean share of the exact top-5 persons that ANN also lists;
+- ``match_agreement``: the share of queries whose *answer* is the same: the same matched person
+  within the threshold, or "unknown" both ways. For an unknown face the top-1 candidate is often one
+  of several near-equidistant strangers, so top-1 agreement understates what a client sees.
 Latencies are of ``nearest_persons`` (what recognize runs per face), ANN and exact.
 """
 
@@ -27,6 +30,7 @@ class Agreement:
     min_recall: float  # the worst single query
     top1_agreement: float
     top5_overlap: float
+    match_agreement: float
     ann_p50_ms: float
     ann_p95_ms: float
     exact_p50_ms: float
@@ -64,14 +68,15 @@ def _timed(call, *args, **kwargs):
 
 def _search_all(vectors: np.ndarray, *, exact: bool, k: int, top_k: int, threshold: float, scope: dict):
     """Every vector's persons (timed: what recognize runs per face) and nearest ``k`` faces."""
-    persons, faces, latencies = [], [], []
+    persons, matches, faces, latencies = [], [], [], []
     search = functools.partial(FaceEmbedding.objects.nearest_persons, threshold=threshold, top_k=top_k, exact=exact, **scope)
     for vector in vectors:
         hits, ms = _timed(search, vector)
         persons.append([hit.person_id for hit in hits])
+        matches.append(hits[0].person_id if hits and hits[0].distance <= threshold else None)
         latencies.append(ms)
         faces.append([hit.face_id for hit in FaceEmbedding.objects.nearest_faces(vector, k=k, exact=exact, **scope)])
-    return persons, faces, latencies
+    return persons, matches, faces, latencies
 
 
 def measure_agreement(
@@ -83,8 +88,8 @@ def measure_agreement(
     would push the index out of the buffer cache, which a server answering queries never does."""
     scope = {"domain_id": domain_id, "model_name": model_name}
     settings = {"k": k, "top_k": top_k, "threshold": threshold, "scope": scope}
-    ann_persons, ann_faces, ann_ms = _search_all(vectors, exact=False, **settings)
-    exact_persons, exact_faces, exact_ms = _search_all(vectors, exact=True, **settings)
+    ann_persons, ann_matches, ann_faces, ann_ms = _search_all(vectors, exact=False, **settings)
+    exact_persons, exact_matches, exact_faces, exact_ms = _search_all(vectors, exact=True, **settings)
     recalls = [recall(ann, exact) for ann, exact in zip(ann_faces, exact_faces, strict=True)]
     agreements = [compare_person_lists(ann, exact) for ann, exact in zip(ann_persons, exact_persons, strict=True)]
     top1 = [agreement["top1_match"] for agreement in agreements]
@@ -96,6 +101,7 @@ def measure_agreement(
         min_recall=float(np.min(recalls)) if recalls else 1.0,
         top1_agreement=float(np.mean(top1)) if top1 else 1.0,
         top5_overlap=float(np.mean(overlaps)) if overlaps else 1.0,
+        match_agreement=float(np.mean([a == e for a, e in zip(ann_matches, exact_matches, strict=True)])) if vectors.size else 1.0,
         ann_p50_ms=_percentile(ann_ms, 50),
         ann_p95_ms=_percentile(ann_ms, 95),
         exact_p50_ms=_percentile(exact_ms, 50),

@@ -37,12 +37,12 @@ RERANK = 2
 # HNSW candidate list size (hnsw.ef_search): EF_SEARCH up to EF_REFERENCE_SIZE vectors, then
 # growing with the square root of the domain's size, up to EF_SEARCH_MAX. The bigger the domain,
 # the more faces lie at almost the same distance from a query, and the longer the list must be
-# to rank them as exact search does. Measured on clustered vectors (bench/, m=16,
-# ef_construction=128, 200 queries): recall@10 vs exact at 30k 0.9995 with 200; at 300k 0.985
-# with 200, 0.991 with 400, 0.994 with 600, 0.9975 with 800 (this rule gives 245 and 775).
+# to rank them as exact search does. Measured on clustered vectors (bench/, 200 queries): at 30k
+# faces recall@10 vs exact was 0.9995 (128-d) and 0.996 (512-d, m=24) with 200; at 300k 128-d
+# faces 0.985 with 200, 0.991 with 400, 0.994 with 600, 0.9975 with 800 (this rule gives 632).
 # Latency grows about linearly with it.
 EF_SEARCH = 200
-EF_REFERENCE_SIZE = 20_000
+EF_REFERENCE_SIZE = 30_000
 EF_SEARCH_MAX = 1000
 
 

@@ -137,8 +137,8 @@ def _plan(domain, vector) -> str:
 def test_ef_search_grows_with_the_domain_but_is_capped():
     from gallery.querysets import EF_SEARCH, EF_SEARCH_MAX, ef_search_for
 
-    assert ef_search_for(0) == ef_search_for(10_000) == EF_SEARCH
-    assert EF_SEARCH < ef_search_for(30_000) < ef_search_for(300_000) < EF_SEARCH_MAX
+    assert ef_search_for(0) == ef_search_for(30_000) == EF_SEARCH
+    assert EF_SEARCH < ef_search_for(100_000) < ef_search_for(300_000) < EF_SEARCH_MAX
     assert ef_search_for(10_000_000) == EF_SEARCH_MAX
 
 

@@ -53,6 +53,15 @@ def test_readyz_is_503_naming_the_failing_check(db, client, tmp_path):
     assert client.get("/readyz").status_code == 200  # and ready again once the broker is back
 
 
+def test_readyz_is_503_naming_missing_model_weights(db, client, settings):
+    settings.FACEREC_DEFAULT_MODEL = "ArcFace"  # no weights on this machine
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert "arcface_weights.h5" in response.json()["checks"]["model"]
+
+
 def test_metrics_count_recognize_stages_faces_and_outcomes(alpha, alice, client):
     add_photos(alpha, "Angelina", "img1.jpg", "img2.jpg")
     before = client.get("/metrics").content.decode()

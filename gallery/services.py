@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
@@ -13,6 +14,9 @@ from django.utils import timezone
 
 from gallery.models import ApiKey, Domain, FaceEmbedding, FacePhoto, GalleryTask, Person
 from recognition.models_zoo import check_available
+
+if TYPE_CHECKING:
+    from recognition.images import DecodedImage
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +186,10 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
             photo = _photo_store(
                 person=person,
                 data=data,
-                file_name=f"{content_hash}.{image.extension}",
+                decoded=image,
                 content_hash=content_hash,
                 source_name=source_name,
                 status=FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE,
-                size=image.original_size,
             )
             if faces:
                 face_store(photo=photo, face=faces[0], model_name=domain.model_name)
@@ -197,25 +200,20 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
 
 
 def _photo_store(
-    *,
-    person: Person,
-    data: bytes,
-    file_name: str,
-    content_hash: str,
-    source_name: str,
-    status: str,
-    size: tuple[int, int] | None = None,
+    *, person: Person, data: bytes, decoded: DecodedImage, content_hash: str, source_name: str, status: str
 ) -> FacePhoto:
+    """Write the photo file (named by content hash and format) and its row."""
+    width, height = decoded.original_size
     photo = FacePhoto(
         domain_id=person.domain_id,
         person=person,
         content_hash=content_hash,
         source_name=source_name[:500],
         status=status,
-        width=size[0] if size else None,
-        height=size[1] if size else None,
+        width=width,
+        height=height,
     )
-    photo.image.save(file_name, ContentFile(data), save=False)
+    photo.image.save(f"{content_hash}.{decoded.extension}", ContentFile(data), save=False)
     photo.save()
     return photo
 
@@ -282,11 +280,10 @@ def photo_store_pending(
             photo = _photo_store(
                 person=person,
                 data=data,
-                file_name=f"{content_hash}.{decoded.extension}",
+                decoded=decoded,
                 content_hash=content_hash,
                 source_name=source_name,
                 status=FacePhoto.Status.PENDING,
-                size=decoded.original_size,
             )
     except IntegrityError:
         return FacePhoto.objects.get(domain_id=person.domain_id, content_hash=content_hash), False

@@ -183,8 +183,11 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 
 # --- Files ------------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
+STATIC_ROOT = Path(env("STATIC_ROOT") or VAR_DIR / "static")
+if not env("STATIC_ROOT"):
+    # Development: whitenoise warns on every request without the folder. Production sets
+    # STATIC_ROOT and fills it with collectstatic; a web process need not be able to create it.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Face photos are served to staff only, through facerec/media.py. Behind nginx, set this to its

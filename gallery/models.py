@@ -65,6 +65,9 @@ class Person(models.Model):
                 condition=Q(external_id__isnull=False),
                 name="person_external_id_unique_per_domain",
             ),
+            # the key a photo's (person, domain) refers to: a photo's domain is its person's
+            # (composite foreign key, migration 0003_one_domain_per_chain)
+            models.UniqueConstraint(fields=["id", "domain"], name="person_id_domain_unique"),
         ]
         indexes = [
             # person list and name search within a domain
@@ -93,7 +96,9 @@ class ContentAddressedStorage(FileSystemStorage):
 
 
 class FacePhoto(models.Model):
-    """A source photo of a person. Its content hash de-duplicates uploads and makes ingest resumable."""
+    """A source photo of a person. Its content hash de-duplicates uploads and makes ingest resumable.
+    Its domain is its person's, and its faces' person and domain are its own: the database
+    enforces both with composite foreign keys (migration 0003_one_domain_per_chain)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -118,6 +123,9 @@ class FacePhoto(models.Model):
         constraints = [
             # the same picture is stored once per domain: reruns of an ingest skip it
             models.UniqueConstraint(fields=["domain", "content_hash"], name="photo_hash_unique_per_domain"),
+            # the key a face's (photo, person, domain) refers to: a face's person and domain are
+            # its photo's (composite foreign key, migration 0003_one_domain_per_chain)
+            models.UniqueConstraint(fields=["id", "person", "domain"], name="photo_id_person_domain_unique"),
         ]
 
     def __str__(self) -> str:

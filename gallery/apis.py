@@ -265,6 +265,7 @@ class TaskDetailApi(GalleryApi):
     """GET /api/v1/tasks/{id}: a background task's state and progress."""
 
     def get(self, request, task_id):
-        scope = request.auth.domains.values("id")
+        # The key's active domains, as for persons: a deactivated domain's tasks answer 404 too.
+        scope = request.auth.domains.filter(active=True).values("id")
         task = get_object_or_404(GalleryTask.objects.select_related("domain").filter(domain__in=scope), pk=task_id)
         return Response(task_data(task))

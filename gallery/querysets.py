@@ -77,7 +77,9 @@ def candidates_sql(*, domain_id: int, model_name: str, limit: int, exact: bool) 
     faster); the distance reported, and the final order, come from the full-precision vector.
     Exact search orders by the bare column, which no HNSW index serves, so it is a true scan.
     ``domain_id`` is an int and ``model_name`` is checked against the zoo: safe as literals (and
-    they must be literals for the planner to match the partial index).
+    they must be literals for the planner to match the partial index). The person's domain is
+    checked too, although the database already ties a face's domain to its person's: a search
+    must never name another domain's person, whatever the rows say.
     """
     if model_name not in MODEL_DIMENSIONS:
         raise ValueError(f"unknown model {model_name!r}")
@@ -88,6 +90,7 @@ def candidates_sql(*, domain_id: int, model_name: str, limit: int, exact: bool) 
         SELECT f.id, f.person_id, ({distance}) AS distance
         FROM gallery_faceembedding f JOIN gallery_person p ON p.id = f.person_id
         WHERE f.domain_id = {int(domain_id)} AND f.model_name = '{model_name}' AND p.active
+          AND p.domain_id = {int(domain_id)}
         ORDER BY {order}
         LIMIT {int(limit)}"""
 

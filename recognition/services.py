@@ -73,7 +73,9 @@ def search_face(
             top_k=top_k,
             exact=exact,
         )
-        persons = Person.objects.in_bulk([hit.person_id for hit in hits])
+        # Scoped to the domain again (the query already is): a search never names another
+        # domain's person, whatever the rows say.
+        persons = Person.objects.filter(domain=domain).in_bulk([hit.person_id for hit in hits])
     return [
         Candidate(
             person=persons[hit.person_id],

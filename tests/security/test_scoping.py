@@ -4,11 +4,16 @@ outside the media root; the admin needs a staff login and CSRF."""
 
 from __future__ import annotations
 
+from unittest import mock
+
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from gallery.models import ApiKey, FacePhoto, Person
+from gallery.models import ApiKey, Domain, FaceEmbedding, FacePhoto, Person
+from gallery.querysets import FaceEmbeddingQuerySet, PersonHit
 from tests.conftest import add_photos, face_bytes
 
 
@@ -104,6 +109,47 @@ def test_no_key_is_401_everywhere(world, anonymous):
         response = _call(anonymous, method, url, data)
         assert response.status_code == 401, (method, url, response.content)
     assert anonymous.get("/api/v1/domains").status_code == 401
+
+
+def test_tasks_of_an_inactive_domain_answer_404_like_its_persons(world, alice):
+    Domain.objects.filter(slug="alpha").update(active=False)
+
+    for url in (f"/api/v1/tasks/{world['task']}", f"/api/v1/domains/alpha/persons/{world['person'].id}"):
+        response = alice.client.get(url)
+        assert response.status_code == 404, (url, response.content)
+
+
+def test_search_never_returns_a_person_of_another_domain(alpha, beta, charlie):
+    angelina = add_photos(alpha, "Angelina", "img1.jpg", "img2.jpg")
+    stranger = add_photos(beta, "Stranger", "img17.jpg")
+    with transaction.atomic():
+        # Faces of alpha pointing to beta's person, as rows written before the database refused
+        # them could (its constraints deferred to build them; rolled back below).
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        assert FaceEmbedding.objects.filter(person=angelina).update(person=stranger) == 2
+        answers = [
+            _call(charlie.client, "post", "/api/v1/recognize", {"domain": "alpha", "image": "upload"}),
+            _call(charlie.client, "post", "/recognize", {"domain": "alpha", "image": "upload"}),
+        ]
+        transaction.set_rollback(True)
+
+    for response in answers:
+        assert response.status_code == 200, response.content
+        assert b"Stranger" not in response.content
+    assert answers[0].json()["faces"][0]["match"] is None
+
+
+def test_search_ignores_a_hit_of_another_domains_person(alpha, beta):
+    from recognition.pipeline import Face
+    from recognition.services import search_face
+
+    stranger = Person.objects.create(domain=beta, name="Stranger")
+    face = Face(box={"x": 0, "y": 0, "w": 10, "h": 10}, confidence=1.0, embedding=np.ones(128))
+    hit = PersonHit(person_id=stranger.pk, distance=0.01, faces_matched=1)
+
+    with mock.patch.object(FaceEmbeddingQuerySet, "nearest_persons", return_value=[hit]):
+        assert search_face(face, domain=alpha, threshold=0.07, top_k=5) == []
 
 
 def test_keys_are_stored_hashed(world, alice):

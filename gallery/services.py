@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from gallery.models import ApiKey, Domain, FaceEmbedding, FacePhoto, GalleryTask, Person
@@ -111,10 +111,9 @@ def person_merge(*, source: Person, target: Person) -> Person:
     if source.domain_id != target.domain_id:
         raise ValueError("persons of different domains cannot be merged")
     source, target = (Person.objects.select_for_update().get(pk=pk) for pk in (source.pk, target.pk))
-    FacePhoto.objects.filter(person=source).update(person=target)
-    FaceEmbedding.objects.filter(person=source).update(person=target)
+    photos_move(photos=FacePhoto.objects.filter(person=source), person=target)
     external_id = source.external_id
-    source.delete()
+    persons_remove(persons=Person.objects.filter(pk=source.pk))  # nothing left of it but the row
     if external_id and not target.external_id:
         target.external_id = external_id
         target.save(update_fields=["external_id", "updated"])
@@ -122,23 +121,78 @@ def person_merge(*, source: Person, target: Person) -> Person:
 
 
 @transaction.atomic
+def photos_move(*, photos: QuerySet[FacePhoto], person: Person) -> int:
+    """Give these photos, and so their faces, to ``person``. A photo of another domain than the
+    person's raises ValueError and nothing moves (the database would refuse it too)."""
+    if photos.exclude(domain_id=person.domain_id).exists():
+        raise ValueError("a photo cannot move to a person of another domain")
+    # The faces follow: the database cascades a photo's person to its faces (migration 0003).
+    return photos.update(person=person)
+
+
+# --- Removal -----------------------------------------------------------------------------------
+# Every delete comes through here, whichever door it starts from (the API, the admin's change page,
+# its bulk action or photo inline, a merge, a domain's removal), and erases the same things: rows
+# and vectors in the caller's transaction, so the very next search no longer sees them, and the
+# photo files by a recorded task once that has committed.
+
+
 def person_remove(*, person: Person) -> GalleryTask | None:
-    """Delete a person with its photos and faces. The very next search no longer sees them (the
-    rows go in this transaction); the image files are deleted by a task once it has committed."""
-    names = [name for name in person.photos.values_list("image", flat=True) if name]
-    domain = person.domain
-    person.delete()
-    return files_delete_enqueue(domain=domain, names=names)
+    """Delete a person with its photos and faces; the files go by a task after commit."""
+    tasks = persons_remove(persons=Person.objects.filter(pk=person.pk))
+    return tasks[0] if tasks else None
 
 
 @transaction.atomic
+def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
+    # Locked first: a photo being added to one of them waits (its person key is checked at once),
+    # so no file is written for a person whose files are being listed for deletion.
+    ids = list(persons.values_list("pk", flat=True))
+    ids = list(Person.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+    stored = _stored_files(FacePhoto.objects.filter(person_id__in=ids))
+    Person.objects.filter(pk__in=ids).delete()
+    return _files_delete_enqueue(stored)
+
+
 def photo_remove(*, photo: FacePhoto) -> GalleryTask | None:
-    name, domain = photo.image.name, photo.domain
-    photo.delete()
-    return files_delete_enqueue(domain=domain, names=[name] if name else [])
+    tasks = photos_remove(photos=FacePhoto.objects.filter(pk=photo.pk))
+    return tasks[0] if tasks else None
 
 
-def files_delete_enqueue(*, domain: Domain, names: list[str]) -> GalleryTask | None:
+@transaction.atomic
+def photos_remove(*, photos: QuerySet[FacePhoto]) -> list[GalleryTask]:
+    ids = list(photos.values_list("pk", flat=True))
+    stored = _stored_files(FacePhoto.objects.filter(pk__in=ids))
+    FacePhoto.objects.filter(pk__in=ids).delete()
+    return _files_delete_enqueue(stored)
+
+
+@transaction.atomic
+def domain_remove(*, domain: Domain) -> GalleryTask | None:
+    """Delete a domain with everything in it: persons, photos, faces, its vector indexes (dropped
+    by gallery.signals), its keys' access to it, and its files (by a task after commit, recorded
+    without a domain since the domain is gone). Its task records stay, without a domain: a file
+    deletion still queued must run."""
+    domain = Domain.objects.select_for_update().get(pk=domain.pk)
+    names = [name for names in _stored_files(domain.photos.all()).values() for name in names]
+    domain.delete()
+    return files_delete_enqueue(domain=None, names=names)
+
+
+def _stored_files(photos: QuerySet[FacePhoto]) -> dict[int, list[str]]:
+    """The stored file names of ``photos``, by domain id."""
+    by_domain: dict[int, list[str]] = {}
+    for domain_id, name in photos.exclude(image="").values_list("domain_id", "image"):
+        by_domain.setdefault(domain_id, []).append(name)
+    return by_domain
+
+
+def _files_delete_enqueue(stored: dict[int, list[str]]) -> list[GalleryTask]:
+    domains = Domain.objects.in_bulk(list(stored))
+    return [files_delete_enqueue(domain=domains[domain_id], names=names) for domain_id, names in stored.items()]
+
+
+def files_delete_enqueue(*, domain: Domain | None, names: list[str]) -> GalleryTask | None:
     if not names:
         return None
     return gallery_task_create(kind=GalleryTask.Kind.DELETE_FILES, domain=domain, params={"names": names})

@@ -165,6 +165,9 @@ class FaceEmbedding(models.Model):
             models.Index(fields=["domain", "model_name"], name="face_domain_model"),
         ]
 
+    def __str__(self) -> str:
+        return f"face of photo {self.photo_id} ({self.model_name})"
+
     @property
     def box(self) -> dict[str, int]:
         return {"x": self.box_x, "y": self.box_y, "w": self.box_w, "h": self.box_h}
@@ -211,7 +214,7 @@ class GalleryTask(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.status} {self.done}/{self.total}"
+        return f"{self.kind} {str(self.pk)[:8]} ({self.status}, {self.done}/{self.total})"
 
 
 class ApiKey(models.Model):

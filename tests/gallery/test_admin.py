@@ -99,3 +99,17 @@ def test_task_admin_shows_ingest_status(alpha, staff):
     page = staff.get("/admin/gallery/gallerytask/").content.decode()
 
     assert "120/300" in page and "running" in page
+
+
+def test_every_object_has_a_readable_name(alpha, staff):
+    person = add_photos(alpha, "Angelina", "img1.jpg")
+    face = FaceEmbedding.objects.get()
+    task = GalleryTask.objects.create(kind="embed_photo", domain=alpha, total=1)
+    key = ApiKey.objects.create(name="front end", prefix="frk_abc", key_hash="0" * 64)
+
+    names = [str(obj) for obj in (alpha, person, face.photo, face, task, key)]
+    page = staff.get(f"/admin/gallery/person/{person.pk}/delete/").content.decode()
+
+    assert not [name for name in names if "object (" in name]
+    assert f"face of photo {face.photo_id} (Dlib)" in str(face) and f"embed_photo {str(task.pk)[:8]}" in str(task)
+    assert "object (" not in page and str(face) in page

@@ -1,13 +1,20 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from facerec import health
 from facerec.media import protected_media
 from recognition import apis, legacy, web
 
+admin.site.site_header = "facerec"
+admin.site.site_title = "facerec admin"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Browsers ask every site for /favicon.ico; pages link the SVG (templates/admin/base_site.html).
+    path("favicon.ico", RedirectView.as_view(url=static("facerec/favicon.ico"), permanent=True)),
     path("media/<path:path>", protected_media, name="media"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

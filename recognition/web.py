@@ -3,8 +3,13 @@ boxed and named on it, and can compare two photos.
 
 The page's forms post to session-authenticated views here (CSRF on, like any Django form) that
 call the same services as the API and answer in the API's shapes and error contract; API keys are
-for programs, the page is for people who already log in to the admin. Staff only, because a staff
-user may see every domain's persons in the admin anyway.
+for programs, the page is for people who already log in to the admin.
+
+Who may use it follows the admin: the staff flag lets a user log in (anonymous and non-staff users
+are sent to the login page), and the gallery's view permission on persons (``gallery.view_person``;
+superusers have every permission) lets them see who is who. A staff user without it, whom the admin
+shows no gallery page either, gets 403 here, on every domain. Errors name the photos as the page's
+forms do ("Second photo"), not by the field names of the API ("image2").
 """
 
 from __future__ import annotations
@@ -12,24 +17,45 @@ from __future__ import annotations
 from functools import wraps
 
 from django.conf import settings
-from django.contrib.auth.decorators import user_passes_test
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from facerec import metrics
-from facerec.errors import ApiError, json_error
+from facerec.errors import ApiError, NoFaceError, json_error
 from gallery.models import Domain
 from recognition import services
-from recognition.apis import face_result_data, image_errors, read_image
+from recognition.apis import face_result_data, image_errors
+from recognition.images import ImageRejected, decode_image
 from recognition.pipeline import StageTimer
 
+PAGE_PERMISSION = "gallery.view_person"
+# The upload fields as the page's forms label them.
+PHOTO_LABELS = {"image": "Photo", "image1": "First photo", "image2": "Second photo"}
 
-def _is_operator(user) -> bool:
+
+def _is_staff(user) -> bool:
     return user.is_active and user.is_staff
 
 
-operator_required = user_passes_test(_is_operator)  # anonymous users go to LOGIN_URL
+def _refusal(user) -> str:
+    return (f"{user.get_username()} may not use this page: it needs the permission {PAGE_PERMISSION} "
+            "(Gallery | person | Can view person), given by a superuser in the admin")
+
+
+def operator_required(view):
+    """For the page itself: the login page for anonymous and non-staff users, 403 without the permission."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not _is_staff(request.user):
+            return redirect_to_login(request.get_full_path())
+        if not request.user.has_perm(PAGE_PERMISSION):
+            return render(request, "web/forbidden.html", {"reason": _refusal(request.user)}, status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 def _operator_api(view):
@@ -39,8 +65,10 @@ def _operator_api(view):
     def wrapped(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return json_error("not_authenticated", "log in first", 401)
-        if not _is_operator(request.user):
+        if not _is_staff(request.user):
             return json_error("permission_denied", "only staff users may use this page", 403)
+        if not request.user.has_perm(PAGE_PERMISSION):
+            return json_error("permission_denied", _refusal(request.user), 403)
         try:
             return view(request, *args, **kwargs)
         except ApiError as exc:
@@ -67,7 +95,7 @@ def index(request):
 @_operator_api
 def recognize(request):
     domain = _domain(request.POST.get("domain"))
-    image = read_image(request, {"image": request.FILES.get("image")})
+    image = _photo(request, "image")
     timer = StageTimer()
     with image_errors():
         results = services.recognize(image, domain=domain, timer=timer)
@@ -88,15 +116,22 @@ def recognize(request):
 @_operator_api
 def compare(request):
     domain = _domain(request.POST.get("domain"))
-    image1 = read_image(request, {"image1": request.FILES.get("image1")}, "image1")
-    image2 = read_image(request, {"image2": request.FILES.get("image2")}, "image2")
+    image1, image2 = _photo(request, "image1"), _photo(request, "image2")
     with image_errors():
-        result = services.compare(
-            image1, image2, model_name=domain.model_name, detector=domain.detector, threshold=domain.effective_threshold
-        )
+        try:
+            result = services.compare(
+                image1, image2, model_name=domain.model_name, detector=domain.detector,
+                threshold=domain.effective_threshold,
+            )
+        except services.NoFaceFound as exc:
+            raise NoFaceError(f"no face was found in the {PHOTO_LABELS[exc.side].lower()}") from None
+        except ImageRejected as exc:
+            label = PHOTO_LABELS["image1" if _rejected(image1) else "image2"]
+            raise ApiError(f"{label}: {exc}", code=exc.code, status_code=exc.status) from None
     metrics.compare_observed(route="web", outcome="same" if result.verified else "different")
     return JsonResponse(
         {
+            "domain": domain.slug,
             "verified": result.verified,
             "distance": round(result.distance, 6),
             "threshold": result.threshold,
@@ -104,3 +139,24 @@ def compare(request):
             "faces": {"image1": result.face1.box, "image2": result.face2.box},
         }
     )
+
+
+def _photo(request, field: str) -> bytes:
+    upload = request.FILES.get(field)
+    if upload is None:
+        raise ApiError(f"{PHOTO_LABELS[field]}: no file chosen", code="image_required")
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise ApiError(
+            f"{PHOTO_LABELS[field]} is larger than {settings.MAX_UPLOAD_BYTES} bytes", code="too_large", status_code=413
+        )
+    return upload.read()
+
+
+def _rejected(data: bytes) -> bool:
+    """Whether these bytes are what compare refused. Only asked after a refusal, to say which photo
+    it was: compare decodes the first photo before the second."""
+    try:
+        decode_image(data)
+    except ImageRejected:
+        return True
+    return False

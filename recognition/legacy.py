@@ -20,7 +20,7 @@ from gallery.auth import domain_for_key
 from recognition import services
 from recognition.apis import image_errors, read_image
 from recognition.pipeline import StageTimer
-from recognition.schemas import LEGACY_RECOGNIZE
+from recognition.schemas import LEGACY_RECOGNIZE, domain_field
 
 
 def legacy_face_data(result: services.FaceResult) -> dict:
@@ -41,7 +41,7 @@ class LegacyRecognizeApi(RecognizeMetrics, APIView):
 
     class InputSerializer(serializers.Serializer):
         image = serializers.FileField(required=False, allow_empty_file=True)
-        domain = serializers.SlugField(required=False)
+        domain = domain_field()
 
     @extend_schema(**LEGACY_RECOGNIZE)
     def post(self, request):

@@ -2,14 +2,49 @@
 
 The views build their answers as plain dicts (recognition/apis.py); these serializers only describe
 them for drf-spectacular, and tests/ops/test_openapi.py checks real answers against the schema.
+The inputs' options (``RecognizeOptions``, ``CompareOptions``, ``domain_field``) are also the views'
+own, so the limits the schema documents are the ones enforced; each input has an example for
+Swagger's "Try it out" (facerec/openapi.py).
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from facerec.openapi import errors
+from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN, errors
+from recognition.models_zoo import default_threshold
+
+# A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
+EXAMPLE_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR42mNoAAAAggCB2kUIOwAAAABJRU5ErkJggg=="
+# The longest base64 text read_image accepts (MAX_UPLOAD_BYTES decoded, plus padding); longer is 413.
+BASE64_MAX_LENGTH = settings.MAX_UPLOAD_BYTES * 4 // 3 + 4
+
+
+def domain_field(help_text: str = "Optional when the key has exactly one domain") -> serializers.SlugField:
+    return serializers.SlugField(
+        required=False, max_length=DOMAIN_SLUG_MAX_LENGTH, help_text=help_text, style={"example": EXAMPLE_DOMAIN}
+    )
+
+
+def threshold_field(meaning: str) -> serializers.FloatField:
+    model = settings.FACEREC_DEFAULT_MODEL
+    return serializers.FloatField(
+        required=False, min_value=0.0, max_value=2.0, style={"example": default_threshold(model)},
+        help_text=(
+            f"Cosine distance at or under which {meaning}. Default: the domain's own "
+            f"(`threshold` in GET /api/v1/domains; {default_threshold(model)} for {model}, the example). "
+            "Omit it (in Swagger: clear the field) to use the domain's."
+        ),
+    )
+
+
+def base64_field(name: str) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=BASE64_MAX_LENGTH, style={"example": EXAMPLE_BASE64},
+        help_text=f"The {name}, base64 (a data: URL prefix is accepted); longer than maxLength answers 413",
+    )
 
 
 class BoxSerializer(serializers.Serializer):
@@ -50,22 +85,33 @@ class FaceResultSerializer(serializers.Serializer):
     comparison = ComparisonSerializer(required=False, help_text="Only with exact=true: agreement with exact search")
 
 
-class RecognizeJson(serializers.Serializer):
-    image_base64 = serializers.CharField(help_text="The photo, base64 (a data: URL prefix is accepted)")
-    domain = serializers.SlugField(required=False, help_text="Optional when the key has exactly one domain")
-    top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
-    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
-    exact = serializers.BooleanField(required=False, default=False)
+# Recognize's options; the view's InputSerializer extends it, so limits are declared once. (A comment,
+# not a docstring: drf-spectacular would publish a docstring as the request body's description.)
+class RecognizeOptions(serializers.Serializer):
+    domain = domain_field()
+    top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100, style={"example": 5},
+                                     help_text="Candidates per face")
+    threshold = threshold_field("the nearest person is a match")
+    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100, style={"example": 10},
+                                         help_text="Only the largest faces (default: every face)")
+    exact = serializers.BooleanField(required=False, default=False, style={"example": False},
+                                     help_text="Also run exact search and report the agreement as `comparison`")
 
 
-class RecognizeMultipart(serializers.Serializer):
+class PhotoFile(serializers.Serializer):
     image = serializers.FileField(help_text="The photo (JPEG, PNG, WebP, GIF, BMP, TIFF …)")
-    domain = serializers.SlugField(required=False, help_text="Optional when the key has exactly one domain")
-    top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
-    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
-    exact = serializers.BooleanField(required=False, default=False)
+
+
+class PhotoBase64(serializers.Serializer):
+    image_base64 = base64_field("photo")
+
+
+class RecognizeJson(PhotoBase64, RecognizeOptions):
+    pass
+
+
+class RecognizeMultipart(PhotoFile, RecognizeOptions):
+    pass
 
 
 class RecognizeResponse(serializers.Serializer):
@@ -77,18 +123,31 @@ class RecognizeResponse(serializers.Serializer):
     timings_ms = serializers.DictField(child=serializers.FloatField(), help_text="decode, detect, embed, search, total")
 
 
-class CompareMultipart(serializers.Serializer):
-    image1 = serializers.FileField()
-    image2 = serializers.FileField()
-    domain = serializers.SlugField(required=False, help_text="Use this domain's model and threshold")
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+# Compare's options; the view's InputSerializer extends it.
+class CompareOptions(serializers.Serializer):
+    domain = domain_field(
+        "Use this domain's model and threshold (default: the key's domain when it has exactly one, else the "
+        "default model and its threshold)"
+    )
+    threshold = threshold_field("the two faces are the same person")
 
 
-class CompareJson(serializers.Serializer):
-    image1_base64 = serializers.CharField()
-    image2_base64 = serializers.CharField()
-    domain = serializers.SlugField(required=False, help_text="Use this domain's model and threshold")
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+class ComparePhotoFiles(serializers.Serializer):
+    image1 = serializers.FileField(help_text="The first photo")
+    image2 = serializers.FileField(help_text="The second photo")
+
+
+class ComparePhotosBase64(serializers.Serializer):
+    image1_base64 = base64_field("first photo")
+    image2_base64 = base64_field("second photo")
+
+
+class CompareMultipart(ComparePhotoFiles, CompareOptions):
+    pass
+
+
+class CompareJson(ComparePhotosBase64, CompareOptions):
+    pass
 
 
 class CompareResponse(serializers.Serializer):
@@ -128,9 +187,8 @@ class LegacyFaceSerializer(serializers.Serializer):
     box = BoxSerializer()
 
 
-class LegacyRecognize(serializers.Serializer):
-    image = serializers.FileField()
-    domain = serializers.SlugField(required=False, help_text="Optional when the key has exactly one domain")
+class LegacyRecognize(PhotoFile):
+    domain = domain_field()
 
 
 class LegacyResponse(serializers.Serializer):

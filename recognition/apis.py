@@ -80,6 +80,10 @@ def comparison_data(ann: list[services.Candidate], exact: list[services.Candidat
     }
 
 
+def image_size_data(recognition: services.Recognition) -> dict:
+    return {"width": recognition.width, "height": recognition.height}
+
+
 def face_result_data(result: services.FaceResult) -> dict:
     data = {
         "box": result.face.box,
@@ -110,7 +114,7 @@ class RecognizeApi(RecognizeMetrics, APIView):
         threshold = data.get("threshold", domain.effective_threshold)
         timer = StageTimer()
         with image_errors():
-            results = services.recognize(
+            recognition = services.recognize(
                 image,
                 domain=domain,
                 top_k=data["top_k"],
@@ -127,7 +131,8 @@ class RecognizeApi(RecognizeMetrics, APIView):
                 "model": domain.model_name,
                 "detector": domain.detector,
                 "threshold": threshold,
-                "faces": [face_result_data(result) for result in results],
+                "image": image_size_data(recognition),
+                "faces": [face_result_data(result) for result in recognition.faces],
                 "timings_ms": timings,
             }
         )

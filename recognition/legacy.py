@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from facerec.metrics import RecognizeMetrics
 from gallery.auth import domain_for_key
 from recognition import services
-from recognition.apis import image_errors, read_image
+from recognition.apis import image_errors, image_size_data, read_image
 from recognition.pipeline import StageTimer
 from recognition.schemas import LEGACY_RECOGNIZE, domain_field
 
@@ -52,9 +52,11 @@ class LegacyRecognizeApi(RecognizeMetrics, APIView):
         image = read_image(request, serializer.validated_data)
         timer = StageTimer()
         with image_errors():
-            results = services.recognize(image, domain=domain, top_k=1, timer=timer)
+            recognition = services.recognize(image, domain=domain, top_k=1, timer=timer)
+        results = recognition.faces
         stages = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
         request.recognize_observed = (stages, [result.match is not None for result in results])
         return Response(
-            {"status": "success", "recognized_faces": [legacy_face_data(r) for r in results], "mode": "pgvector"}
+            {"status": "success", "recognized_faces": [legacy_face_data(r) for r in results], "mode": "pgvector",
+             "image": image_size_data(recognition)}
         )

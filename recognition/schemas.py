@@ -60,10 +60,24 @@ class PersonRefSerializer(serializers.Serializer):
     external_id = serializers.CharField(allow_null=True)
 
 
+CONFIDENCE_HELP = (
+    "0-100, from the distance relative to the threshold: 100 / (1 + (distance / threshold)^4). 100 at "
+    "distance 0, 50 at the threshold (at or above 50: a match), falling smoothly with distance; not a probability"
+)
+
+
+class ImageSizeSerializer(serializers.Serializer):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+IMAGE_SIZE_HELP = "The photo's size in pixels as sent, after EXIF rotation: the pixels the boxes are in"
+
+
 class MatchSerializer(serializers.Serializer):
     person = PersonRefSerializer()
     distance = serializers.FloatField(help_text="Cosine distance (1 - cos) to the person's nearest face")
-    confidence = serializers.FloatField(help_text="DeepFace confidence score, 0-100")
+    confidence = serializers.FloatField(help_text=CONFIDENCE_HELP)
 
 
 class CandidateSerializer(MatchSerializer):
@@ -119,6 +133,7 @@ class RecognizeResponse(serializers.Serializer):
     model = serializers.CharField()
     detector = serializers.CharField()
     threshold = serializers.FloatField()
+    image = ImageSizeSerializer(help_text=IMAGE_SIZE_HELP)
     faces = FaceResultSerializer(many=True, help_text="Largest face first; empty when the photo has no face")
     timings_ms = serializers.DictField(child=serializers.FloatField(), help_text="decode, detect, embed, search, total")
 
@@ -183,7 +198,7 @@ class LegacyFaceSerializer(serializers.Serializer):
     person_id = serializers.IntegerField(allow_null=True)
     external_id = serializers.CharField(allow_null=True)
     distance = serializers.FloatField(allow_null=True, help_text="To the nearest person (null: empty gallery)")
-    confidence = serializers.FloatField(help_text="0-100; 0 for an unknown face")
+    confidence = serializers.FloatField(help_text="The match's confidence (as in /api/v1/recognize); 0 for an unknown face")
     box = BoxSerializer()
 
 
@@ -195,6 +210,7 @@ class LegacyResponse(serializers.Serializer):
     status = serializers.ChoiceField(choices=["success"])
     recognized_faces = LegacyFaceSerializer(many=True)
     mode = serializers.ChoiceField(choices=["pgvector"])
+    image = ImageSizeSerializer(help_text=IMAGE_SIZE_HELP)
 
 
 LEGACY_RECOGNIZE = {
@@ -216,9 +232,10 @@ LEGACY_RECOGNIZE = {
                         "status": "success",
                         "recognized_faces": [
                             {"name": "Angelina Jolie", "person_id": 3, "external_id": None, "distance": 0.031,
-                             "confidence": 91.2, "box": {"x": 135, "y": 110, "w": 228, "h": 228}}
+                             "confidence": 96.3, "box": {"x": 135, "y": 110, "w": 228, "h": 228}}
                         ],
                         "mode": "pgvector",
+                        "image": {"width": 640, "height": 442},
                     },
                 )
             ],

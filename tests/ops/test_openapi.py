@@ -130,6 +130,9 @@ def test_real_answers_match_the_schema(schema, alpha, alice):
     broken = recognize.json()
     del broken["faces"][0]["box"]
     assert not _validator(schema, "RecognizeResponse").is_valid(broken)
+    without_size = recognize.json()
+    del without_size["image"]
+    assert not _validator(schema, "RecognizeResponse").is_valid(without_size)
 
 
 def test_swagger_ui_is_served_without_a_cdn(client):

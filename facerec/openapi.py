@@ -4,10 +4,18 @@ Views declare their own specific errors (413 too_large, 422 no_face …). The po
 adds the errors that follow from how a route is reached — 401/429/503 on every authenticated route,
 403 on writes, 400 on bodies, 404 on paths with an id — to every operation that does not declare
 them itself, so routes added later are documented truthfully without repeating the list.
+
+Inputs carry their real limits (``maxLength``, ``minimum``, ``maximum``: the serializers' own) and an
+``example``, declared on the serializer field as ``style={"example": ...}`` and written into the
+schema by ``AutoSchema``. Swagger UI prefills "Try it out" with the examples; without them it makes
+up values from the limits (a random slug longer than any domain's, ``threshold=2``). The example
+domain is ``demo``, the README's quick-start domain: with a key for another domain the prefilled
+request answers 404 ``domain_not_found``, so replace it with one of ``GET /api/v1/domains``.
 """
 
 from __future__ import annotations
 
+from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -27,6 +35,24 @@ ERROR_CODES = {
     503: "`database_unavailable`: the database is down or restarting (retry after `Retry-After` seconds); "
     "`model_unavailable`: the domain's model weights are missing on this server.",
 }
+
+# The domain every example request names (tests/ops/test_openapi.py sends them to a domain of that slug).
+EXAMPLE_DOMAIN = "demo"
+# Domain.slug's length (a SlugField's default).
+DOMAIN_SLUG_MAX_LENGTH = 50
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema generator, plus a serializer field's ``style={"example": value}``
+    written as the property's OpenAPI ``example`` (what Swagger UI prefills forms with)."""
+
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        style = getattr(field, "style", None) or {}
+        if "example" in style:
+            meta["example"] = style["example"]
+        return meta
+
 
 ErrorSerializer = inline_serializer(
     "Error",

@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers
 
-from facerec.openapi import errors
+from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN, errors
 from gallery.models import FacePhoto, GalleryTask
 from recognition.schemas import BoxSerializer
 
@@ -56,16 +56,17 @@ class PersonPageSerializer(serializers.Serializer):
 
 
 class PersonCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    external_id = serializers.CharField(max_length=200, required=False, allow_null=True,
+    name = serializers.CharField(max_length=200, style={"example": "Angelina Jolie"})
+    external_id = serializers.CharField(max_length=200, required=False, allow_null=True, style={"example": "crm-42"},
                                         help_text="Unique per domain; POSTing it again returns the same person (200)")
-    active = serializers.BooleanField(required=False, default=True)
+    active = serializers.BooleanField(required=False, default=True, style={"example": True})
 
 
 class PersonUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
-    external_id = serializers.CharField(max_length=200, required=False, allow_null=True)
-    active = serializers.BooleanField(required=False)
+    name = serializers.CharField(max_length=200, required=False, style={"example": "Angelina Jolie"})
+    external_id = serializers.CharField(max_length=200, required=False, allow_null=True, style={"example": "crm-42"},
+                                        help_text="null clears it; one used by another person of the domain answers 409")
+    active = serializers.BooleanField(required=False, style={"example": True})
 
 
 class FaceSerializer(serializers.Serializer):
@@ -117,25 +118,36 @@ class TaskSerializer(serializers.Serializer):
     finished = serializers.DateTimeField(allow_null=True)
 
 
+# Filters have limits but no example: Swagger would prefill them and filter every answer.
 _PERSON_FILTERS = [
-    OpenApiParameter("search", str, description="Case-insensitive part of the name"),
-    OpenApiParameter("external_id", str, description="Exact external id"),
+    OpenApiParameter("search", {"type": "string", "maxLength": 200}, description="Case-insensitive part of the name"),
+    OpenApiParameter("external_id", {"type": "string", "maxLength": 200}, description="Exact external id"),
     OpenApiParameter("active", bool, description="Only active (true) or inactive (false) persons"),
-    OpenApiParameter("page", int, description="Page number, from 1"),
-    OpenApiParameter("page_size", int, description="Persons per page (default 50, at most 500)"),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Page number, from 1"),
+    OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": 500},
+                     description="Persons per page (default 50; more than 500 gives 500)"),
 ]
+# The {slug} of every domain route; its example is the one the recognize and compare examples name.
+_SLUG = OpenApiParameter(
+    "slug", {"type": "string", "maxLength": DOMAIN_SLUG_MAX_LENGTH, "pattern": "^[-a-zA-Z0-9_]+$",
+             "example": EXAMPLE_DOMAIN},
+    OpenApiParameter.PATH, description="The domain (GET /api/v1/domains lists the key's)",
+)
 _NO_CONTENT = {204: OpenApiResponse(description="Deleted; searches no longer see it")}
 
 
-def _replace(view_class, **methods):
-    return extend_schema_view(**methods)(type(view_class.__name__, (view_class,), {"__module__": view_class.__module__}))
+def _replace(view_class, *, in_domain: bool = True, **methods):
+    view = extend_schema_view(**methods)(type(view_class.__name__, (view_class,), {"__module__": view_class.__module__}))
+    if in_domain:  # a route under /api/v1/domains/{slug}/
+        view = extend_schema(parameters=[_SLUG])(view)
+    return view
 
 
 class DomainListSchema(OpenApiViewExtension):
     target_class = "gallery.apis.DomainListApi"
 
     def view_replacement(self):
-        return _replace(self.target_class, get=extend_schema(
+        return _replace(self.target_class, in_domain=False, get=extend_schema(
             tags=TAGS, operation_id="domains_list", summary="The key's active domains",
             responses={200: DomainListSerializer}))
 
@@ -207,6 +219,7 @@ class TaskDetailSchema(OpenApiViewExtension):
     def view_replacement(self):
         return _replace(
             self.target_class,
+            in_domain=False,
             get=extend_schema(tags=["tasks"], operation_id="tasks_retrieve",
                               summary="A background task's state and progress",
                               parameters=[OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],

@@ -80,6 +80,10 @@ def comparison_data(ann: list[services.Candidate], exact: list[services.Candidat
     }
 
 
+def image_size_data(recognition: services.Recognition) -> dict:
+    return {"width": recognition.width, "height": recognition.height}
+
+
 def face_result_data(result: services.FaceResult) -> dict:
     data = {
         "box": result.face.box,
@@ -95,14 +99,9 @@ def face_result_data(result: services.FaceResult) -> dict:
 class RecognizeApi(RecognizeMetrics, APIView):
     """POST /api/v1/recognize: every face of a photo with the best matching persons of a domain."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(schemas.RecognizeOptions):
         image = serializers.FileField(required=False, allow_empty_file=True)
         image_base64 = serializers.CharField(required=False, trim_whitespace=True)
-        domain = serializers.SlugField(required=False, max_length=50)
-        top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
-        threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
-        max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
-        exact = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(**schemas.RECOGNIZE)
     def post(self, request):
@@ -115,7 +114,7 @@ class RecognizeApi(RecognizeMetrics, APIView):
         threshold = data.get("threshold", domain.effective_threshold)
         timer = StageTimer()
         with image_errors():
-            results = services.recognize(
+            recognition = services.recognize(
                 image,
                 domain=domain,
                 top_k=data["top_k"],
@@ -132,7 +131,8 @@ class RecognizeApi(RecognizeMetrics, APIView):
                 "model": domain.model_name,
                 "detector": domain.detector,
                 "threshold": threshold,
-                "faces": [face_result_data(result) for result in results],
+                "image": image_size_data(recognition),
+                "faces": [face_result_data(result) for result in recognition.faces],
                 "timings_ms": timings,
             }
         )
@@ -141,13 +141,11 @@ class RecognizeApi(RecognizeMetrics, APIView):
 class CompareApi(CompareMetrics, APIView):
     """POST /api/v1/compare: are the largest faces of two photos the same person?"""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(schemas.CompareOptions):
         image1 = serializers.FileField(required=False, allow_empty_file=True)
         image1_base64 = serializers.CharField(required=False)
         image2 = serializers.FileField(required=False, allow_empty_file=True)
         image2_base64 = serializers.CharField(required=False)
-        domain = serializers.SlugField(required=False, max_length=50, help_text="Use this domain's model and threshold")
-        threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
 
     @extend_schema(**schemas.COMPARE)
     def post(self, request):

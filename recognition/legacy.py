@@ -18,9 +18,9 @@ from rest_framework.views import APIView
 from facerec.metrics import RecognizeMetrics
 from gallery.auth import domain_for_key
 from recognition import services
-from recognition.apis import image_errors, read_image
+from recognition.apis import image_errors, image_size_data, read_image
 from recognition.pipeline import StageTimer
-from recognition.schemas import LEGACY_RECOGNIZE
+from recognition.schemas import LEGACY_RECOGNIZE, domain_field
 
 
 def legacy_face_data(result: services.FaceResult) -> dict:
@@ -41,7 +41,7 @@ class LegacyRecognizeApi(RecognizeMetrics, APIView):
 
     class InputSerializer(serializers.Serializer):
         image = serializers.FileField(required=False, allow_empty_file=True)
-        domain = serializers.SlugField(required=False)
+        domain = domain_field()
 
     @extend_schema(**LEGACY_RECOGNIZE)
     def post(self, request):
@@ -52,9 +52,11 @@ class LegacyRecognizeApi(RecognizeMetrics, APIView):
         image = read_image(request, serializer.validated_data)
         timer = StageTimer()
         with image_errors():
-            results = services.recognize(image, domain=domain, top_k=1, timer=timer)
+            recognition = services.recognize(image, domain=domain, top_k=1, timer=timer)
+        results = recognition.faces
         stages = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
         request.recognize_observed = (stages, [result.match is not None for result in results])
         return Response(
-            {"status": "success", "recognized_faces": [legacy_face_data(r) for r in results], "mode": "pgvector"}
+            {"status": "success", "recognized_faces": [legacy_face_data(r) for r in results], "mode": "pgvector",
+             "image": image_size_data(recognition)}
         )

@@ -2,14 +2,49 @@
 
 The views build their answers as plain dicts (recognition/apis.py); these serializers only describe
 them for drf-spectacular, and tests/ops/test_openapi.py checks real answers against the schema.
+The inputs' options (``RecognizeOptions``, ``CompareOptions``, ``domain_field``) are also the views'
+own, so the limits the schema documents are the ones enforced; each input has an example for
+Swagger's "Try it out" (facerec/openapi.py).
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from facerec.openapi import errors
+from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN, errors
+from recognition.models_zoo import default_threshold
+
+# A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
+EXAMPLE_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR42mNoAAAAggCB2kUIOwAAAABJRU5ErkJggg=="
+# The longest base64 text read_image accepts (MAX_UPLOAD_BYTES decoded, plus padding); longer is 413.
+BASE64_MAX_LENGTH = settings.MAX_UPLOAD_BYTES * 4 // 3 + 4
+
+
+def domain_field(help_text: str = "Optional when the key has exactly one domain") -> serializers.SlugField:
+    return serializers.SlugField(
+        required=False, max_length=DOMAIN_SLUG_MAX_LENGTH, help_text=help_text, style={"example": EXAMPLE_DOMAIN}
+    )
+
+
+def threshold_field(meaning: str) -> serializers.FloatField:
+    model = settings.FACEREC_DEFAULT_MODEL
+    return serializers.FloatField(
+        required=False, min_value=0.0, max_value=2.0, style={"example": default_threshold(model)},
+        help_text=(
+            f"Cosine distance at or under which {meaning}. Default: the domain's own "
+            f"(`threshold` in GET /api/v1/domains; {default_threshold(model)} for {model}, the example). "
+            "Omit it (in Swagger: clear the field) to use the domain's."
+        ),
+    )
+
+
+def base64_field(name: str) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=BASE64_MAX_LENGTH, style={"example": EXAMPLE_BASE64},
+        help_text=f"The {name}, base64 (a data: URL prefix is accepted); longer than maxLength answers 413",
+    )
 
 
 class BoxSerializer(serializers.Serializer):
@@ -25,10 +60,24 @@ class PersonRefSerializer(serializers.Serializer):
     external_id = serializers.CharField(allow_null=True)
 
 
+CONFIDENCE_HELP = (
+    "0-100, from the distance relative to the threshold: 100 / (1 + (distance / threshold)^4). 100 at "
+    "distance 0, 50 at the threshold (at or above 50: a match), falling smoothly with distance; not a probability"
+)
+
+
+class ImageSizeSerializer(serializers.Serializer):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+IMAGE_SIZE_HELP = "The photo's size in pixels as sent, after EXIF rotation: the pixels the boxes are in"
+
+
 class MatchSerializer(serializers.Serializer):
     person = PersonRefSerializer()
     distance = serializers.FloatField(help_text="Cosine distance (1 - cos) to the person's nearest face")
-    confidence = serializers.FloatField(help_text="DeepFace confidence score, 0-100")
+    confidence = serializers.FloatField(help_text=CONFIDENCE_HELP)
 
 
 class CandidateSerializer(MatchSerializer):
@@ -50,22 +99,33 @@ class FaceResultSerializer(serializers.Serializer):
     comparison = ComparisonSerializer(required=False, help_text="Only with exact=true: agreement with exact search")
 
 
-class RecognizeJson(serializers.Serializer):
-    image_base64 = serializers.CharField(help_text="The photo, base64 (a data: URL prefix is accepted)")
-    domain = serializers.SlugField(required=False, help_text="Optional when the key has exactly one domain")
-    top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
-    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
-    exact = serializers.BooleanField(required=False, default=False)
+# Recognize's options; the view's InputSerializer extends it, so limits are declared once. (A comment,
+# not a docstring: drf-spectacular would publish a docstring as the request body's description.)
+class RecognizeOptions(serializers.Serializer):
+    domain = domain_field()
+    top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100, style={"example": 5},
+                                     help_text="Candidates per face")
+    threshold = threshold_field("the nearest person is a match")
+    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100, style={"example": 10},
+                                         help_text="Only the largest faces (default: every face)")
+    exact = serializers.BooleanField(required=False, default=False, style={"example": False},
+                                     help_text="Also run exact search and report the agreement as `comparison`")
 
 
-class RecognizeMultipart(serializers.Serializer):
+class PhotoFile(serializers.Serializer):
     image = serializers.FileField(help_text="The photo (JPEG, PNG, WebP, GIF, BMP, TIFF …)")
-    domain = serializers.SlugField(required=False, help_text="Optional when the key has exactly one domain")
-    top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100)
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
-    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100)
-    exact = serializers.BooleanField(required=False, default=False)
+
+
+class PhotoBase64(serializers.Serializer):
+    image_base64 = base64_field("photo")
+
+
+class RecognizeJson(PhotoBase64, RecognizeOptions):
+    pass
+
+
+class RecognizeMultipart(PhotoFile, RecognizeOptions):
+    pass
 
 
 class RecognizeResponse(serializers.Serializer):
@@ -73,22 +133,36 @@ class RecognizeResponse(serializers.Serializer):
     model = serializers.CharField()
     detector = serializers.CharField()
     threshold = serializers.FloatField()
+    image = ImageSizeSerializer(help_text=IMAGE_SIZE_HELP)
     faces = FaceResultSerializer(many=True, help_text="Largest face first; empty when the photo has no face")
     timings_ms = serializers.DictField(child=serializers.FloatField(), help_text="decode, detect, embed, search, total")
 
 
-class CompareMultipart(serializers.Serializer):
-    image1 = serializers.FileField()
-    image2 = serializers.FileField()
-    domain = serializers.SlugField(required=False, help_text="Use this domain's model and threshold")
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+# Compare's options; the view's InputSerializer extends it.
+class CompareOptions(serializers.Serializer):
+    domain = domain_field(
+        "Use this domain's model and threshold (default: the key's domain when it has exactly one, else the "
+        "default model and its threshold)"
+    )
+    threshold = threshold_field("the two faces are the same person")
 
 
-class CompareJson(serializers.Serializer):
-    image1_base64 = serializers.CharField()
-    image2_base64 = serializers.CharField()
-    domain = serializers.SlugField(required=False, help_text="Use this domain's model and threshold")
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=2.0)
+class ComparePhotoFiles(serializers.Serializer):
+    image1 = serializers.FileField(help_text="The first photo")
+    image2 = serializers.FileField(help_text="The second photo")
+
+
+class ComparePhotosBase64(serializers.Serializer):
+    image1_base64 = base64_field("first photo")
+    image2_base64 = base64_field("second photo")
+
+
+class CompareMultipart(ComparePhotoFiles, CompareOptions):
+    pass
+
+
+class CompareJson(ComparePhotosBase64, CompareOptions):
+    pass
 
 
 class CompareResponse(serializers.Serializer):
@@ -124,19 +198,19 @@ class LegacyFaceSerializer(serializers.Serializer):
     person_id = serializers.IntegerField(allow_null=True)
     external_id = serializers.CharField(allow_null=True)
     distance = serializers.FloatField(allow_null=True, help_text="To the nearest person (null: empty gallery)")
-    confidence = serializers.FloatField(help_text="0-100; 0 for an unknown face")
+    confidence = serializers.FloatField(help_text="The match's confidence (as in /api/v1/recognize); 0 for an unknown face")
     box = BoxSerializer()
 
 
-class LegacyRecognize(serializers.Serializer):
-    image = serializers.FileField()
-    domain = serializers.SlugField(required=False, help_text="Optional when the key has exactly one domain")
+class LegacyRecognize(PhotoFile):
+    domain = domain_field()
 
 
 class LegacyResponse(serializers.Serializer):
     status = serializers.ChoiceField(choices=["success"])
     recognized_faces = LegacyFaceSerializer(many=True)
     mode = serializers.ChoiceField(choices=["pgvector"])
+    image = ImageSizeSerializer(help_text=IMAGE_SIZE_HELP)
 
 
 LEGACY_RECOGNIZE = {
@@ -158,9 +232,10 @@ LEGACY_RECOGNIZE = {
                         "status": "success",
                         "recognized_faces": [
                             {"name": "Angelina Jolie", "person_id": 3, "external_id": None, "distance": 0.031,
-                             "confidence": 91.2, "box": {"x": 135, "y": 110, "w": 228, "h": 228}}
+                             "confidence": 96.3, "box": {"x": 135, "y": 110, "w": 228, "h": 228}}
                         ],
                         "mode": "pgvector",
+                        "image": {"width": 640, "height": 442},
                     },
                 )
             ],

@@ -98,7 +98,7 @@ def recognize(request):
     image = _photo(request, "image")
     timer = StageTimer()
     with image_errors():
-        results = services.recognize(image, domain=domain, timer=timer)
+        results = services.recognize(image, domain=domain, timer=timer).faces
     metrics.recognize_observed(
         route="web", stages_ms=timer.stages, faces=[result.match is not None for result in results]
     )

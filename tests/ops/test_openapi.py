@@ -130,6 +130,9 @@ def test_real_answers_match_the_schema(schema, alpha, alice):
     broken = recognize.json()
     del broken["faces"][0]["box"]
     assert not _validator(schema, "RecognizeResponse").is_valid(broken)
+    without_size = recognize.json()
+    del without_size["image"]
+    assert not _validator(schema, "RecognizeResponse").is_valid(without_size)
 
 
 def test_swagger_ui_is_served_without_a_cdn(client):
@@ -203,3 +206,199 @@ def test_every_gallery_route_answers_as_documented(schema, alpha, alice):
     assert documented - set(checked) == {
         (f"{base}/persons/{{person_id}}/images/{{photo_id}}", "delete"),  # same view as {base}/images/{photo_id}
     }
+
+
+# --- Swagger's "Try it out": every input's limits and a working example ------------------------
+
+_SAMPLE_PATH_VALUES = {"slug": "demo", "person_id": "1", "photo_id": "1", "task_id": "00000000-0000-0000-0000-000000000000"}
+
+
+def _api_operations(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if any("ApiKey" in requirement for requirement in operation.get("security", [])):
+                yield path, method, operation
+
+
+def _resolve(schema, node: dict) -> dict:
+    if "$ref" in node:
+        return schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _body_properties(schema, operation) -> dict[str, dict]:
+    """content type -> the request body's properties."""
+    content = operation.get("requestBody", {}).get("content", {})
+    return {media: _resolve(schema, body["schema"]).get("properties", {}) for media, body in content.items()}
+
+
+def _is_file(prop: dict) -> bool:
+    return prop.get("format") == "binary" or prop.get("items", {}).get("format") == "binary"
+
+
+def _view_serializers(path: str, method: str) -> list:
+    """The serializers the view behind ``path`` validates this operation's input with."""
+    import re
+
+    from django.urls import resolve
+
+    view = resolve(re.sub(r"{(\w+)}", lambda m: _SAMPLE_PATH_VALUES[m.group(1)], path)).func.cls
+    names = ["FilterSerializer"] if method == "get" else ["InputSerializer"] if method in ("post", "patch") else []
+    return [getattr(view, name)() for name in names if hasattr(view, name)]
+
+
+def _documented_inputs(schema, operation) -> list[tuple[str, dict]]:
+    """(name, schema) of every body property (each content type) and query/path parameter."""
+    inputs = [(name, prop) for props in _body_properties(schema, operation).values() for name, prop in props.items()]
+    inputs += [(param["name"], param["schema"]) for param in operation.get("parameters", [])]
+    return inputs
+
+
+def test_every_input_string_has_a_max_length_and_every_number_a_minimum(schema):
+    checked = 0
+    for path, method, operation in _api_operations(schema):
+        for name, prop in _documented_inputs(schema, operation):
+            if prop.get("type") == "string" and not _is_file(prop) and "format" not in prop:
+                assert "maxLength" in prop, (method, path, name, prop)
+            if prop.get("type") in ("integer", "number") and not name.endswith("_id"):
+                assert "minimum" in prop, (method, path, name, prop)
+            checked += 1
+    assert checked > 30
+
+
+def test_documented_limits_are_the_serializers_limits(schema):
+    """The schema's maxLength/minimum/maximum of each input are what the view's serializer enforces,
+    and every input the view reads is documented."""
+    from django.conf import settings
+
+    checked = 0
+    for path, method, operation in _api_operations(schema):
+        documented = _documented_inputs(schema, operation)
+        for serializer in _view_serializers(path, method):
+            for name, field in serializer.fields.items():
+                props = [prop for key, prop in documented if key == name]
+                assert props, f"{method} {path}: {name} is not documented"
+                if name.endswith("_base64"):  # a longer photo is 413 too_large (recognition/apis.read_image)
+                    assert {prop["maxLength"] for prop in props} == {settings.MAX_UPLOAD_BYTES * 4 // 3 + 4}
+                    continue
+                for prop in props:
+                    assert prop.get("maxLength") == getattr(field, "max_length", None), (method, path, name)
+                    assert prop.get("minimum") == getattr(field, "min_value", None), (method, path, name)
+                    assert prop.get("maximum") == getattr(field, "max_value", None), (method, path, name)
+                    checked += 1
+    assert checked > 20
+
+
+def test_persons_page_size_is_documented_with_its_cap(schema):
+    from gallery.apis import PersonPagination
+
+    params = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/domains/{slug}/persons"]["get"]["parameters"]}
+    assert params["page_size"]["maximum"] == PersonPagination.max_page_size
+    assert params["page_size"]["minimum"] == params["page"]["minimum"] == 1
+
+
+def test_recognize_examples_are_realistic(schema):
+    """What Swagger prefills for recognize: a short domain slug and the default model's threshold
+    (not the maximum, 2, which makes every face someone)."""
+    from django.conf import settings
+
+    from recognition.models_zoo import default_threshold
+
+    for props in _body_properties(schema, schema["paths"]["/api/v1/recognize"]["post"]).values():
+        assert len(props["domain"]["example"]) <= props["domain"]["maxLength"] == 50
+        assert props["threshold"]["example"] == default_threshold(settings.FACEREC_DEFAULT_MODEL)
+        assert props["top_k"]["example"] == 5
+
+
+def _example_value(name: str, prop: dict, *, multipart: bool, photo: str):
+    if _is_file(prop):
+        upload = _upload(photo)
+        return [upload] if prop.get("type") == "array" else upload
+    assert "example" in prop, f"{name} has no example for Swagger to prefill"
+    value = prop["example"]
+    if multipart and isinstance(value, bool):
+        return "true" if value else "false"  # what Swagger sends in a form
+    return value
+
+
+def _example_request(schema, path: str, method: str, operation: dict, media: str, ids: dict):
+    """The request Swagger's "Try it out" sends: the schema's examples, ids the user types in."""
+    from urllib.parse import urlencode
+
+    url = path
+    query = {}
+    for param in operation.get("parameters", []):
+        value = param.get("example", param["schema"].get("example"))
+        if param["in"] == "path":
+            value = ids.get((param["name"], "/persons/" in path), ids.get(param["name"], value))
+            assert value is not None, f"{method} {path}: no value for {param['name']}"
+            url = url.replace("{" + param["name"] + "}", str(value))
+        elif value is not None:
+            query[param["name"]] = value
+    if query:
+        url += "?" + urlencode(query)
+    if not media:
+        return url, {}
+    props = _body_properties(schema, operation)[media]
+    photos = iter(["img4.jpg", "img2.jpg"])  # img4 is not in the gallery yet: an upload adds a photo
+    body = {name: _example_value(name, prop, multipart=media != "application/json", photo=next(photos, "img4.jpg"))
+            for name, prop in props.items()}
+    if media == "application/json":
+        return url, {"data": body, "format": "json"}
+    if media == "multipart/form-data":
+        return url, {"data": body, "format": "multipart"}
+    return url, {"data": urlencode(body), "content_type": media}
+
+
+def _ordered(operations):
+    """Create a person first and add its photos, delete last (photos before their person)."""
+    def rank(item):
+        path, method, _ = item
+        if method == "delete":
+            return (3, -len(path))
+        if method == "post" and path.endswith("/persons"):
+            return (0, 0)
+        if method == "post" and path.endswith("/images"):
+            return (1, 0)
+        return (2, 0)
+
+    return sorted(operations, key=rank)
+
+
+def test_swagger_example_requests_succeed(schema, db):
+    """Every API operation, sent with the schema's own examples (a real photo where a file is
+    asked for) by a key that can read and write the example domain, is never refused as bad input."""
+    from rest_framework.test import APIClient
+
+    from gallery.services import api_key_create, domain_create
+
+    slugs = {prop["example"] for _, _, op in _api_operations(schema) for name, prop in _documented_inputs(schema, op)
+             if name in ("domain", "slug")}
+    assert len(slugs) == 1, slugs  # one example domain everywhere
+    domain = domain_create(slug=slugs.pop(), name="Example")
+    known = add_photos(domain, "Angelina Jolie", "img1.jpg", "img2.jpg")
+    _, secret = api_key_create(name="swagger", domains=[domain], can_write=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    # A photo id without its person's (/images/{photo_id}): one of the gallery's own photos.
+    ids, answered = {("photo_id", False): known.photos.first().id}, []
+    for path, method, operation in _ordered(_api_operations(schema)):
+        for media in list(operation.get("requestBody", {}).get("content", {})) or [None]:
+            url, kwargs = _example_request(schema, path, method, operation, media, ids)
+            response = getattr(client, method)(url, **kwargs)
+            answered.append((method, path, media, response.status_code))
+            assert response.status_code < 400 or (path, media, response.status_code) == (
+                "/api/v1/compare", "application/json", 422  # the example image is one grey pixel: no face
+            ), (method, url, media, response.content[:500])
+            body = response.json() if response.content else {}
+            if method == "post" and path.endswith("/persons"):
+                ids["person_id"] = body["id"]
+            if method == "post" and path.endswith("/images"):
+                ids["photo_id"], ids["task_id"] = body["photos"][0]["id"], body["tasks"][0]
+    statuses = {(method, path, media): status for method, path, media, status in answered}
+    assert statuses[("post", "/api/v1/recognize", "multipart/form-data")] == 200
+    assert statuses[("post", "/api/v1/recognize", "application/json")] == 200
+    assert statuses[("post", "/api/v1/compare", "multipart/form-data")] == 200
+    assert statuses[("post", "/recognize", "multipart/form-data")] == 200
+    assert len(answered) >= 16

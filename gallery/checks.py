@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError
 
-from recognition.models_zoo import ModelUnavailable, check_available
+from faces.models_zoo import ModelUnavailable, check_available
 
 
 def _problem(model_name: str, detector: str) -> str | None:

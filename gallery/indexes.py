@@ -18,7 +18,7 @@ import time
 
 from django.db import connection, transaction
 
-from recognition.models_zoo import HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
+from faces.models_zoo import HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
 
 # HNSW build parameters (pgvector's defaults are m=16, ef_construction=64). Twice the default
 # construction effort removed most searches that never reached their person's cluster. Wider

@@ -123,9 +123,9 @@ def _ingest_new(
     photo: PhotoFile, data: bytes, person_id: int, queue: bool, pending_id: int | None
 ) -> tuple[IngestResult, int | None]:
     """One photo not yet done: (result, id of a photo to queue for embedding)."""
+    from faces.images import ImageRejected
     from gallery.models import FacePhoto, Person
     from gallery.services import photo_add, photo_embed, photo_store_pending
-    from recognition.images import ImageRejected
 
     path = str(photo.path)
     try:

@@ -42,7 +42,7 @@ class Domain(models.Model):
 
     @property
     def effective_threshold(self) -> float:
-        from recognition.models_zoo import default_threshold
+        from faces.models_zoo import default_threshold
 
         return self.threshold if self.threshold is not None else default_threshold(self.model_name)
 

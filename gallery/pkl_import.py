@@ -24,9 +24,9 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.db import transaction
 
+from faces.models_zoo import MODEL_DIMENSIONS
 from gallery.models import Domain, FaceEmbedding, FacePhoto, Person
 from gallery.services import person_get_or_create
-from recognition.models_zoo import MODEL_DIMENSIONS
 
 # Records committed per transaction: a killed import loses at most one batch, and a rerun skips
 # what was committed (photos are identified by content hash).

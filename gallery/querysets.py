@@ -25,8 +25,8 @@ import numpy as np
 from django.db import connections, models, router
 from pgvector import Vector
 
+from faces.models_zoo import HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
 from gallery.indexes import indexed_vectors
-from recognition.models_zoo import HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
 
 # Candidate faces fetched from the index before grouping them by person (at least this many,
 # and at least FACES_PER_PERSON per requested person).

@@ -12,11 +12,11 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from faces.models_zoo import check_available
 from gallery.models import ApiKey, Domain, FaceEmbedding, FacePhoto, GalleryTask, Person
-from recognition.models_zoo import check_available
 
 if TYPE_CHECKING:
-    from recognition.images import DecodedImage
+    from faces.images import DecodedImage
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
     usable image raise ImageRejected and write nothing. A photo without a face is kept with status
     ``no_face`` so that a rerun of an ingest does not try it again.
     """
-    from recognition.services import detect_faces
+    from faces.pipeline import detect_faces
 
     domain = person.domain
     content_hash = FacePhoto.hash_bytes(data)
@@ -302,7 +302,7 @@ def photos_upload(*, person: Person, files: list[tuple[bytes, str]]) -> list[Upl
     """Store photos of ``person`` as ``pending`` with one embedding task each, enqueued once this
     commits. Every file is decoded before anything is written, so a file that is not a usable image
     raises ImageRejected and nothing at all is stored."""
-    from recognition.images import decode_image
+    from faces.images import decode_image
 
     decoded = [decode_image(data) for data, _ in files]
     uploaded = []
@@ -322,7 +322,7 @@ def photo_store_pending(
 ) -> tuple[FacePhoto, bool]:
     """Store the photo file and a ``pending`` row (no face yet); an existing picture is returned.
     Raises ImageRejected for bytes that are not a usable image (``decoded``: already decoded)."""
-    from recognition.images import decode_image
+    from faces.images import decode_image
 
     content_hash = FacePhoto.hash_bytes(data)
     existing = FacePhoto.objects.filter(domain_id=person.domain_id, content_hash=content_hash).first()
@@ -376,8 +376,8 @@ def photo_embed(*, photo_id: int, replace: bool = False) -> str:
 def photo_embed_with(*, photo: FacePhoto, model_name: str, detector: str, replace: bool = False) -> str:
     """Embed ``photo`` with one model. The face row and (for the serving model) the photo's status
     commit together under a lock on the photo row, so concurrent or redelivered runs store one face."""
-    from recognition.images import ImageRejected
-    from recognition.services import detect_faces
+    from faces.images import ImageRejected
+    from faces.pipeline import detect_faces
 
     if not replace and _photo_done(photo, model_name):
         return "skipped"

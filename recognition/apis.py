@@ -16,11 +16,11 @@ from rest_framework.views import APIView
 
 from facerec.errors import ApiError, NoFaceError
 from facerec.metrics import CompareMetrics, RecognizeMetrics
+from faces.images import ImageRejected
+from faces.models_zoo import ModelUnavailable
+from faces.pipeline import StageTimer
 from gallery.auth import domain_for_key
 from recognition import schemas, services
-from recognition.images import ImageRejected
-from recognition.models_zoo import ModelUnavailable
-from recognition.pipeline import StageTimer
 from recognition.search_validation import compare_person_lists
 
 

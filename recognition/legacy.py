@@ -16,10 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.metrics import RecognizeMetrics
+from faces.pipeline import StageTimer
 from gallery.auth import domain_for_key
 from recognition import services
 from recognition.apis import image_errors, image_size_data, read_image
-from recognition.pipeline import StageTimer
 from recognition.schemas import LEGACY_RECOGNIZE, domain_field
 
 

@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serial
 from rest_framework import serializers
 
 from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN, errors
-from recognition.models_zoo import default_threshold
+from faces.models_zoo import default_threshold
 
 # A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
 EXAMPLE_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR42mNoAAAAggCB2kUIOwAAAABJRU5ErkJggg=="

@@ -1,42 +1,15 @@
-"""Recognition services: photo bytes to faces, faces to the best matching persons of a domain."""
+"""Recognition services: the faces of a photo (faces.pipeline) to the best matching persons of a domain."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from facerec.routers import search_reads
+from faces.distance import cosine_distance
+from faces.models_zoo import default_threshold
+from faces.pipeline import Face, StageTimer, detect_faces
 from gallery.models import Domain, FaceEmbedding, Person
-from recognition.images import DecodedImage, decode_image
-from recognition.pipeline import Face, StageTimer, get_pipeline
-
-
-def detect_faces(
-    data: bytes, *, model_name: str, detector: str, max_faces: int | None = None, timer: StageTimer | None = None
-) -> tuple[DecodedImage, list[Face]]:
-    """Decode a photo and find its faces, largest first, with boxes in the photo's own pixels."""
-    timer = timer or StageTimer()
-    started = time.perf_counter()
-    image = decode_image(data)
-    timer.add("decode", started)
-    faces = get_pipeline(model_name, detector).faces(image.rgb, max_faces=max_faces, timer=timer)
-    return image, [_to_original(face, image.scale) for face in faces]
-
-
-def _to_original(face: Face, scale: float) -> Face:
-    if scale == 1.0:
-        return face
-    box = {key: int(round(value / scale)) for key, value in face.box.items()}
-    return Face(box=box, confidence=face.confidence, embedding=face.embedding)
-
-
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    return float(1.0 - a.dot(b) / (np.linalg.norm(a) * np.linalg.norm(b)))
-
 
 # How fast confidence falls around the threshold: at half the threshold 94, at twice it 6.
 CONFIDENCE_STEEPNESS = 4
@@ -168,8 +141,6 @@ def compare(
     data1: bytes, data2: bytes, *, model_name: str, detector: str, threshold: float | None = None
 ) -> Comparison:
     """Compare the largest face of each photo; raises NoFaceFound naming a photo without one."""
-    from recognition.models_zoo import default_threshold
-
     threshold = default_threshold(model_name) if threshold is None else threshold
     faces = []
     for side, data in (("image1", data1), ("image2", data2)):

@@ -24,11 +24,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from facerec import metrics
 from facerec.errors import ApiError, NoFaceError, json_error
+from faces.images import ImageRejected, decode_image
+from faces.pipeline import StageTimer
 from gallery.models import Domain
 from recognition import services
 from recognition.apis import face_result_data, image_errors
-from recognition.images import ImageRejected, decode_image
-from recognition.pipeline import StageTimer
 
 PAGE_PERMISSION = "gallery.view_person"
 # The upload fields as the page's forms label them.

@@ -13,8 +13,8 @@ _NAME = re.compile(r"^face_hnsw_d(?P<domain>\d+)_(?P<model>[a-z0-9]+)$")
 
 
 def rebuild(apps, schema_editor):
+    from faces.models_zoo import MODEL_DIMENSIONS
     from gallery import indexes
-    from recognition.models_zoo import MODEL_DIMENSIONS
 
     models = {re.sub(r"[^a-z0-9]", "", name.lower()): name for name in MODEL_DIMENSIONS}
     with schema_editor.connection.cursor() as cursor:

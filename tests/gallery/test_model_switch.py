@@ -15,9 +15,9 @@ from unittest import mock
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from faces.models_zoo import ModelUnavailable, weights_dir
 from gallery import indexes, services
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
-from recognition.models_zoo import ModelUnavailable, weights_dir
 from tests.conftest import add_photos, face_bytes
 
 

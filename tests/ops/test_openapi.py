@@ -302,7 +302,7 @@ def test_recognize_examples_are_realistic(schema):
     (not the maximum, 2, which makes every face someone)."""
     from django.conf import settings
 
-    from recognition.models_zoo import default_threshold
+    from faces.models_zoo import default_threshold
 
     for props in _body_properties(schema, schema["paths"]["/api/v1/recognize"]["post"]).values():
         assert len(props["domain"]["example"]) <= props["domain"]["maxLength"] == 50

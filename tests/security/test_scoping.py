@@ -141,7 +141,7 @@ def test_search_never_returns_a_person_of_another_domain(alpha, beta, charlie):
 
 
 def test_search_ignores_a_hit_of_another_domains_person(alpha, beta):
-    from recognition.pipeline import Face
+    from faces.pipeline import Face
     from recognition.services import search_face
 
     stranger = Person.objects.create(domain=beta, name="Stranger")

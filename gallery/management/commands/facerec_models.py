@@ -2,14 +2,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
-from gallery.models import Domain
-from recognition.models_zoo import (
+from faces.models_zoo import (
     DETECTOR_WEIGHTS,
     MODEL_DIMENSIONS,
     install_bundled_weights,
     missing_weights,
     weights_dir,
 )
+from gallery.models import Domain
 
 
 class Command(BaseCommand):

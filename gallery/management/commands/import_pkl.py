@@ -3,6 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from faces.models_zoo import MODEL_DIMENSIONS, ModelUnavailable
 from gallery.models import Domain, GalleryTask
 from gallery.pkl_import import (
     PklError,
@@ -13,7 +14,6 @@ from gallery.pkl_import import (
     records_summary,
 )
 from gallery.services import domain_create
-from recognition.models_zoo import MODEL_DIMENSIONS, ModelUnavailable
 
 
 class Command(BaseCommand):

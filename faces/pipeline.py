@@ -1,19 +1,16 @@
-"""The face pipeline: an RGB image in, every face's box, detection confidence and embedding out.
+"""The face pipeline: photo bytes (or an RGB image) in, every face's box, detection confidence and
+embedding out.
 
 DeepFace is the model zoo: its detector and recognizer classes do the work, so any DeepFace model
 whose weights are present runs here unchanged. We call them more directly than
 ``DeepFace.represent`` does, for speed:
 
-- detection runs on the image as it is. DeepFace first pads the image with a 50 % black border on
-  every side (so that alignment never rotates a face out of the frame), which makes the detector
-  scan four times the pixels; our alignment works on each face's own padded sub-image
-  (``detection.extract_face`` with zero border), which protects the faces just the same.
+- photos are decoded at reduced size and scaled to at most ``FACEREC_MAX_IMAGE_SIDE`` before
+  detection (faces.images); boxes are mapped back to the photo's own pixels.
+- detection runs on the image as it is, not on DeepFace's copy padded by 50 % on every side: each
+  face is aligned on its own padded sub-image instead (faces.alignment).
 - all faces of an image go through the recognizer in one batch.
 - models are built once per process (``get_pipeline``) and can be warmed before traffic.
-
-The preprocessing of each face is DeepFace's own (``extract_face`` alignment, ``resize_image``,
-``normalize_input``), so embeddings stay compatible with vectors DeepFace computed elsewhere
-(for example a PKL gallery migrated with ``import_pkl``).
 """
 
 from __future__ import annotations
@@ -24,7 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recognition.models_zoo import check_available
+from faces.alignment import deepface_crops
+from faces.images import DecodedImage, decode_image
+from faces.models_zoo import check_available
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class FacePipeline:
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         areas = self.detector.detect_faces(bgr)
         areas = sorted(areas, key=lambda area: area.w * area.h, reverse=True)[: max_faces or None]
-        crops, kept = self._aligned_crops(bgr, areas)
+        crops, kept = deepface_crops(bgr, areas, detector=self.detector_name, input_shape=self.recognizer.input_shape)
         timer.add("detect", started)
         if not crops:
             return []
@@ -76,29 +75,6 @@ class FacePipeline:
             Face(box=_box(area, bgr.shape), confidence=float(area.confidence or 0.0), embedding=vector)
             for area, vector in zip(kept, embeddings, strict=True)
         ]
-
-    def _aligned_crops(self, bgr: np.ndarray, areas: list) -> tuple[list[np.ndarray], list]:
-        from deepface.modules import detection, preprocessing
-
-        target = self.recognizer.input_shape
-        crops, kept = [], []
-        for area in areas:
-            face = detection.extract_face(
-                facial_area=area,
-                img=bgr,
-                align=True,
-                expand_percentage=0,
-                width_border=0,
-                height_border=0,
-                detector_backend=self.detector_name,
-            ).img
-            if face.shape[0] == 0 or face.shape[1] == 0:
-                continue
-            face = face / 255 if face.max() > 1 else face
-            face = preprocessing.resize_image(img=face, target_size=(target[1], target[0]))
-            crops.append(preprocessing.normalize_input(img=face, normalization="base"))
-            kept.append(area)
-        return crops, kept
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
         output = self.recognizer.forward(np.concatenate(crops, axis=0))
@@ -130,3 +106,23 @@ def get_pipeline(model_name: str, detector: str) -> FacePipeline:
 
 def loaded_pipelines() -> list[tuple[str, str]]:
     return list(_pipelines)
+
+
+def detect_faces(
+    data: bytes, *, model_name: str, detector: str, max_faces: int | None = None, timer: StageTimer | None = None
+) -> tuple[DecodedImage, list[Face]]:
+    """Decode a photo and find its faces, largest first, with boxes in the photo's own pixels.
+    Raises ImageRejected for bytes that are not a usable image, ModelUnavailable for missing weights."""
+    timer = timer or StageTimer()
+    started = time.perf_counter()
+    image = decode_image(data)
+    timer.add("decode", started)
+    faces = get_pipeline(model_name, detector).faces(image.rgb, max_faces=max_faces, timer=timer)
+    return image, [_to_original(face, image.scale) for face in faces]
+
+
+def _to_original(face: Face, scale: float) -> Face:
+    if scale == 1.0:
+        return face
+    box = {key: int(round(value / scale)) for key, value in face.box.items()}
+    return Face(box=box, confidence=face.confidence, embedding=face.embedding)

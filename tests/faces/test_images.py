@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from recognition.images import _fitted, decode_image
+from faces.images import _fitted, decode_image
 
 
 def _jpeg(width: int, height: int) -> bytes:

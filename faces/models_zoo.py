@@ -1,7 +1,7 @@
 """Which DeepFace recognition models and detectors exist, their vector sizes, thresholds and weights.
 
 Nothing here imports DeepFace (and so TensorFlow): the admin, system checks and migrations use it
-cheaply. DeepFace itself is loaded by recognition.pipeline.
+cheaply. DeepFace itself is loaded by faces.pipeline.
 """
 
 from __future__ import annotations

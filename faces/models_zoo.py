@@ -1,4 +1,5 @@
 """Which DeepFace recognition models and detectors exist, their vector sizes, thresholds and weights.
+A new model or detector is one entry here.
 
 Nothing here imports DeepFace (and so TensorFlow): the admin, system checks and migrations use it
 cheaply. DeepFace itself is loaded by faces.pipeline.
@@ -8,52 +9,37 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
-# Vector size of each recognition model (DeepFace's `output_shape`).
-MODEL_DIMENSIONS: dict[str, int] = {
-    "Dlib": 128,
-    "ArcFace": 512,
-    "Facenet": 128,
-    "Facenet512": 512,
-    "SFace": 128,
-    "OpenFace": 128,
-    "DeepID": 160,
-    "GhostFaceNet": 512,
-    "VGG-Face": 4096,
-    "DeepFace": 4096,
-}
 
-# DeepFace's cosine-distance thresholds (deepface.modules.verification.thresholds), copied so that
-# configuration code does not import DeepFace.
-COSINE_THRESHOLDS: dict[str, float] = {
-    "Dlib": 0.07,
-    "ArcFace": 0.68,
-    "Facenet": 0.40,
-    "Facenet512": 0.30,
-    "SFace": 0.593,
-    "OpenFace": 0.10,
-    "DeepID": 0.015,
-    "GhostFaceNet": 0.65,
-    "VGG-Face": 0.68,
-    "DeepFace": 0.23,
-}
+@dataclass(frozen=True)
+class RecognitionModel:
+    dimensions: int  # vector size (DeepFace's `output_shape`)
+    threshold: float  # DeepFace's cosine-distance threshold (deepface.modules.verification.thresholds)
+    weights: list[str]  # files it needs in $DEEPFACE_HOME/.deepface/weights (DeepFace's file names)
 
-# Weight files each model needs in $DEEPFACE_HOME/.deepface/weights (DeepFace's file names).
-MODEL_WEIGHTS: dict[str, list[str]] = {
-    "Dlib": ["dlib_face_recognition_resnet_model_v1.dat"],
-    "ArcFace": ["arcface_weights.h5"],
-    "Facenet": ["facenet_weights.h5"],
-    "Facenet512": ["facenet512_weights.h5"],
-    "SFace": ["face_recognition_sface_2021dec.onnx"],
-    "OpenFace": ["openface_weights.h5"],
-    "DeepID": ["deepid_keras_weights.h5"],
-    "GhostFaceNet": ["ghostfacenet_v1.h5"],
-    "VGG-Face": ["vgg_face_weights.h5"],
-    "DeepFace": ["VGGFace2_DeepFace_weights_val-0.9034.h5"],
+
+# A new recognition model is one entry here; a new detector one entry in DETECTOR_WEIGHTS (DeepFace
+# must know it by that name). The thresholds are copied so that configuration code does not import
+# DeepFace.
+MODELS: dict[str, RecognitionModel] = {
+    "Dlib": RecognitionModel(128, 0.07, ["dlib_face_recognition_resnet_model_v1.dat"]),
+    "ArcFace": RecognitionModel(512, 0.68, ["arcface_weights.h5"]),
+    "Facenet": RecognitionModel(128, 0.40, ["facenet_weights.h5"]),
+    "Facenet512": RecognitionModel(512, 0.30, ["facenet512_weights.h5"]),
+    "SFace": RecognitionModel(128, 0.593, ["face_recognition_sface_2021dec.onnx"]),
+    "OpenFace": RecognitionModel(128, 0.10, ["openface_weights.h5"]),
+    "DeepID": RecognitionModel(160, 0.015, ["deepid_keras_weights.h5"]),
+    "GhostFaceNet": RecognitionModel(512, 0.65, ["ghostfacenet_v1.h5"]),
+    "VGG-Face": RecognitionModel(4096, 0.68, ["vgg_face_weights.h5"]),
+    "DeepFace": RecognitionModel(4096, 0.23, ["VGGFace2_DeepFace_weights_val-0.9034.h5"]),
 }
+MODEL_DIMENSIONS: dict[str, int] = {name: model.dimensions for name, model in MODELS.items()}
+COSINE_THRESHOLDS: dict[str, float] = {name: model.threshold for name, model in MODELS.items()}
+MODEL_WEIGHTS: dict[str, list[str]] = {name: model.weights for name, model in MODELS.items()}
 
 DETECTOR_WEIGHTS: dict[str, list[str]] = {
     "dlib": ["shape_predictor_5_face_landmarks.dat"],

@@ -6,7 +6,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from facerec import health
 from facerec.media import protected_media
-from recognition import apis, legacy, web
 
 admin.site.site_header = "facerec"
 admin.site.site_title = "facerec admin"
@@ -21,14 +20,9 @@ urlpatterns = [
     path("metrics", health.metrics_view, name="metrics"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    # The existing front end's route (the old server's answer shape).
-    path("recognize", legacy.LegacyRecognizeApi.as_view(), name="legacy-recognize"),
-    # The web page: session login, CSRF-protected form posts (recognition/web.py).
-    path("", web.index, name="web-index"),
-    path("web/recognize", web.recognize, name="web-recognize"),
-    path("web/compare", web.compare, name="web-compare"),
-    path("api/v1/recognize", apis.RecognizeApi.as_view(), name="api-recognize"),
-    path("api/v1/compare", apis.CompareApi.as_view(), name="api-compare"),
+    # Each app serves its own routes: recognition the answers (recognize, compare, the legacy route and
+    # the web page), gallery the data (domains, persons, photos, tasks).
+    path("", include("recognition.urls")),
     path("api/v1/", include("gallery.urls")),
 ]
 

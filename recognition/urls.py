@@ -1,0 +1,14 @@
+from django.urls import path
+
+from recognition import apis, legacy, web
+
+urlpatterns = [
+    # The existing front end's route (the old server's answer shape).
+    path("recognize", legacy.LegacyRecognizeApi.as_view(), name="legacy-recognize"),
+    # The web page: session login, CSRF-protected form posts (recognition/web.py).
+    path("", web.index, name="web-index"),
+    path("web/recognize", web.recognize, name="web-recognize"),
+    path("web/compare", web.compare, name="web-compare"),
+    path("api/v1/recognize", apis.RecognizeApi.as_view(), name="api-recognize"),
+    path("api/v1/compare", apis.CompareApi.as_view(), name="api-compare"),
+]

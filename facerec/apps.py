@@ -16,10 +16,9 @@ class FacerecConfig(AppConfig):
         from facerec import logging as request_logging
         from facerec import metrics
 
-        # Imported for their side effect: drf-spectacular extensions (the API-key scheme, the
-        # gallery views' schemas) register themselves when their module is loaded.
+        # Imported for its side effect: the API-key scheme's drf-spectacular extension registers
+        # itself when the module is loaded.
         import_module("facerec.openapi")
-        import_module("gallery.schemas")
 
         post_save.connect(metrics.photo_saved, sender="gallery.FacePhoto", dispatch_uid="facerec-metrics-photo")
         post_save.connect(metrics.face_saved, sender="gallery.FaceEmbedding", dispatch_uid="facerec-metrics-face")

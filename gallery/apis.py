@@ -6,20 +6,33 @@ of such a domain, answers 404 exactly like one that does not exist. Writes need 
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.conf import settings
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.errors import ApiError
+from facerec.openapi import EXAMPLE_DOMAIN, errors
 from faces.images import ImageRejected
 from faces.models_zoo import ModelUnavailable
 from gallery import services
 from gallery.auth import CanWrite, HasApiKey, domain_for_key
 from gallery.models import Domain, FacePhoto, GalleryTask, Person
+from gallery.schemas import NO_CONTENT, SLUG, TAGS, TASK_ID, UPLOAD_BODY, WAIT
+from gallery.serializers import (
+    DomainListSerializer,
+    PersonSerializer,
+    PhotoListSerializer,
+    PhotoSerializer,
+    TaskSerializer,
+    UploadSerializer,
+)
 
 # Files accepted by one POST .../images request.
 MAX_FILES_PER_REQUEST = 50
@@ -46,6 +59,24 @@ class PersonPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+    page_query_description = "Page number, from 1"
+    page_size_query_description = f"Persons per page (default {page_size}; more than {max_page_size} gives {max_page_size})"
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        """The page parameters with their limits (what drf-spectacular documents)."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["maximum"] = self.max_page_size
+        return parameters
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        """DRF's page (count, next, previous, results), with links that look like this API's."""
+        paginated = super().get_paginated_response_schema(schema)
+        for link, page in (("next", 3), ("previous", 1)):
+            paginated["properties"][link]["example"] = f"https://facerec.example.org/api/v1/domains/{EXAMPLE_DOMAIN}/persons?page={page}"
+        return paginated
 
 
 def persons_with_counts(domain: Domain):
@@ -56,87 +87,45 @@ def persons_with_counts(domain: Domain):
     )
 
 
-def person_data(person: Person) -> dict:
-    return {
-        "id": person.id,
-        "name": person.name,
-        "external_id": person.external_id,
-        "active": person.active,
-        "photo_count": getattr(person, "photo_count", None),
-        "face_count": getattr(person, "face_count", None),
-        "created": person.created,
-        "updated": person.updated,
-    }
-
-
-def photo_data(photo: FacePhoto) -> dict:
-    faces = [{"model": face.model_name, "box": face.box, "detection_confidence": face.detection_confidence}
-             for face in photo.faces.all()]
-    return {
-        "id": photo.id,
-        "person_id": photo.person_id,
-        "status": photo.status,
-        "reason": photo.reason,
-        "source_name": photo.source_name,
-        "width": photo.width,
-        "height": photo.height,
-        "faces": faces,
-        "created": photo.created,
-    }
-
-
-def task_data(task: GalleryTask) -> dict:
-    return {
-        "id": str(task.id),
-        "kind": task.kind,
-        "status": task.status,
-        "domain": task.domain.slug if task.domain else None,
-        "progress": {"done": task.done, "total": task.total},
-        "result": task.result,
-        "error": task.error,
-        "created": task.created,
-        "started": task.started,
-        "finished": task.finished,
-    }
-
-
+@extend_schema(tags=TAGS)
 class DomainListApi(GalleryApi):
     """GET /api/v1/domains: the key's active domains with their model settings and counts."""
 
+    @extend_schema(operation_id="domains_list", summary="The key's active domains",
+                   responses={200: DomainListSerializer})
     def get(self, request):
         domains = request.auth.domains.filter(active=True).annotate(
             person_count=Count("persons", distinct=True), photo_count=Count("photos", distinct=True)
         )
-        return Response({"results": [self._data(domain) for domain in domains]})
-
-    @staticmethod
-    def _data(domain: Domain) -> dict:
-        return {
-            "slug": domain.slug,
-            "name": domain.name,
-            "model": domain.model_name,
-            "detector": domain.detector,
-            "threshold": domain.effective_threshold,
-            "pending_model": domain.pending_model or None,
-            "person_count": domain.person_count,
-            "photo_count": domain.photo_count,
-            "face_count": domain.faces.filter(model_name=domain.model_name).count(),
-        }
+        return Response(DomainListSerializer({"results": domains}).data)
 
 
+@extend_schema(tags=TAGS, parameters=[SLUG])
 class PersonListApi(GalleryApi):
     """GET (paginated, ``search`` by name) and POST (create; idempotent on ``external_id``)."""
 
+    pagination_class = PersonPagination
+
+    # Filters have limits but no example: Swagger would prefill them and filter every answer.
     class FilterSerializer(serializers.Serializer):
-        search = serializers.CharField(required=False, max_length=200)
-        external_id = serializers.CharField(required=False, max_length=200)
-        active = serializers.BooleanField(required=False, allow_null=True, default=None)
+        search = serializers.CharField(required=False, max_length=200, help_text="Case-insensitive part of the name")
+        external_id = serializers.CharField(required=False, max_length=200, help_text="Exact external id")
+        active = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                          help_text="Only active (true) or inactive (false) persons")
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200)
-        external_id = serializers.CharField(max_length=200, required=False, allow_null=True, default=None)
-        active = serializers.BooleanField(required=False, default=True)
+        name = serializers.CharField(max_length=200, style={"example": "Angelina Jolie"})
+        external_id = serializers.CharField(
+            max_length=200, required=False, allow_null=True, default=None, style={"example": "crm-42"},
+            help_text="Unique per domain; POSTing it again returns the same person (200)",
+        )
+        active = serializers.BooleanField(required=False, default=True, style={"example": True})
 
+        class Meta:
+            ref_name = "PersonCreate"
+
+    @extend_schema(operation_id="persons_list", summary="Persons of a domain (paginated)",
+                   parameters=[FilterSerializer], responses={200: PersonSerializer(many=True)})
     def get(self, request, slug: str):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -147,31 +136,45 @@ class PersonListApi(GalleryApi):
             persons = persons.filter(external_id=filters.validated_data["external_id"])
         if filters.validated_data.get("active") is not None:
             persons = persons.filter(active=filters.validated_data["active"])
-        paginator = PersonPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(persons, request, view=self)
-        return paginator.get_paginated_response([person_data(person) for person in page])
+        return paginator.get_paginated_response(PersonSerializer(page, many=True).data)
 
+    @extend_schema(operation_id="persons_create", summary="Create a person (idempotent on external_id)",
+                   request=InputSerializer,
+                   responses={201: PersonSerializer,
+                              200: OpenApiResponse(PersonSerializer, description="external_id existed")})
     def post(self, request, slug: str):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         domain = self.domain(slug)
         person, created = services.person_create(domain=domain, **serializer.validated_data)
         person = persons_with_counts(domain).get(pk=person.pk)
-        return Response(person_data(person), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(PersonSerializer(person).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
+@extend_schema(tags=TAGS, parameters=[SLUG])
 class PersonDetailApi(GalleryApi):
     """GET, PATCH (name, external_id, active) and DELETE one person."""
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=200, required=False)
-        external_id = serializers.CharField(max_length=200, required=False, allow_null=True)
-        active = serializers.BooleanField(required=False)
+        name = serializers.CharField(max_length=200, required=False, style={"example": "Angelina Jolie"})
+        external_id = serializers.CharField(
+            max_length=200, required=False, allow_null=True, style={"example": "crm-42"},
+            help_text="null clears it; one used by another person of the domain answers 409",
+        )
+        active = serializers.BooleanField(required=False, style={"example": True})
 
+        class Meta:
+            ref_name = "PersonUpdate"
+
+    @extend_schema(operation_id="persons_retrieve", summary="One person", responses={200: PersonSerializer})
     def get(self, request, slug: str, person_id: int):
         domain = self.domain(slug)
-        return Response(person_data(get_object_or_404(persons_with_counts(domain), pk=person_id)))
+        return Response(PersonSerializer(get_object_or_404(persons_with_counts(domain), pk=person_id)).data)
 
+    @extend_schema(operation_id="persons_update", summary="Rename, set external_id, (de)activate",
+                   request=InputSerializer, responses={200: PersonSerializer, **errors(409)})
     def patch(self, request, slug: str, person_id: int):
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -180,13 +183,16 @@ class PersonDetailApi(GalleryApi):
             services.person_update(person=person, **serializer.validated_data)
         except services.ExternalIdTaken as exc:
             raise ApiError(str(exc), code="external_id_taken", status_code=status.HTTP_409_CONFLICT) from None
-        return Response(person_data(persons_with_counts(person.domain).get(pk=person.pk)))
+        return Response(PersonSerializer(persons_with_counts(person.domain).get(pk=person.pk)).data)
 
+    @extend_schema(operation_id="persons_destroy", summary="Delete a person with its photos and faces",
+                   responses=NO_CONTENT)
     def delete(self, request, slug: str, person_id: int):
         services.person_remove(person=self.person(slug, person_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(tags=TAGS, parameters=[SLUG])
 class PersonImagesApi(GalleryApi):
     """GET a person's photos; POST one or many ``image`` files.
 
@@ -196,10 +202,19 @@ class PersonImagesApi(GalleryApi):
     class InputSerializer(serializers.Serializer):
         wait = serializers.BooleanField(required=False, default=False)
 
+    @extend_schema(operation_id="person_photos_list", summary="A person's photos",
+                   responses={200: PhotoListSerializer})
     def get(self, request, slug: str, person_id: int):
         photos = self.person(slug, person_id).photos.prefetch_related("faces")
-        return Response({"results": [photo_data(photo) for photo in photos]})
+        return Response(PhotoListSerializer({"results": photos}).data)
 
+    @extend_schema(
+        operation_id="person_photos_upload",
+        summary="Add photos; embedding runs as background tasks (202), or before answering with wait=1 (201)",
+        parameters=[WAIT], request={"multipart/form-data": UPLOAD_BODY},
+        responses={202: UploadSerializer, 201: OpenApiResponse(UploadSerializer, description="With wait=1"),
+                   **errors(413, 415)},
+    )
     def post(self, request, slug: str, person_id: int):
         options = self.InputSerializer(data=request.query_params)
         options.is_valid(raise_exception=True)
@@ -216,16 +231,11 @@ class PersonImagesApi(GalleryApi):
                     services.gallery_task_run(task_id=task.pk)
             except ModelUnavailable as exc:  # photos stay pending (re-embed them from the admin later)
                 raise ApiError(str(exc), code="model_unavailable", status_code=503) from None
+        # The photos as they are now (embedded, with wait=1), faces included.
         photos = FacePhoto.objects.prefetch_related("faces").in_bulk([item.photo.pk for item in uploaded])
+        uploaded = [dataclasses.replace(item, photo=photos[item.photo.pk]) for item in uploaded]
         return Response(
-            {
-                "photos": [
-                    {**photo_data(photos[item.photo.pk]), "created": item.created,
-                     "task": str(item.task.pk) if item.task else None}
-                    for item in uploaded
-                ],
-                "tasks": [str(task.pk) for task in tasks],
-            },
+            UploadSerializer({"photos": uploaded, "tasks": [task.pk for task in tasks]}).data,
             status=status.HTTP_201_CREATED if options.validated_data["wait"] else status.HTTP_202_ACCEPTED,
         )
 
@@ -244,6 +254,7 @@ class PersonImagesApi(GalleryApi):
         return [(upload.read(), upload.name or "") for upload in uploads]
 
 
+@extend_schema(tags=TAGS, parameters=[SLUG])
 class PhotoDetailApi(GalleryApi):
     """GET and DELETE one photo (its faces go with it, immediately)."""
 
@@ -253,19 +264,24 @@ class PhotoDetailApi(GalleryApi):
             photos = photos.filter(person_id=person_id)
         return get_object_or_404(photos.prefetch_related("faces"), pk=photo_id)
 
+    @extend_schema(summary="One photo with its faces", responses={200: PhotoSerializer})
     def get(self, request, slug: str, photo_id: int, person_id: int | None = None):
-        return Response(photo_data(self.photo(slug, photo_id, person_id)))
+        return Response(PhotoSerializer(self.photo(slug, photo_id, person_id)).data)
 
+    @extend_schema(summary="Delete a photo and its faces", responses=NO_CONTENT)
     def delete(self, request, slug: str, photo_id: int, person_id: int | None = None):
         services.photo_remove(photo=self.photo(slug, photo_id, person_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(tags=["tasks"])
 class TaskDetailApi(GalleryApi):
     """GET /api/v1/tasks/{id}: a background task's state and progress."""
 
+    @extend_schema(operation_id="tasks_retrieve", summary="A background task's state and progress",
+                   parameters=[TASK_ID], responses={200: TaskSerializer})
     def get(self, request, task_id):
         # The key's active domains, as for persons: a deactivated domain's tasks answer 404 too.
         scope = request.auth.domains.filter(active=True).values("id")
         task = get_object_or_404(GalleryTask.objects.select_related("domain").filter(domain__in=scope), pk=task_id)
-        return Response(task_data(task))
+        return Response(TaskSerializer(task).data)

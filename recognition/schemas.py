@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN, errors
 from faces.models_zoo import default_threshold
+from gallery.serializers import BoxSerializer
 
 # A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
 EXAMPLE_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR42mNoAAAAggCB2kUIOwAAAABJRU5ErkJggg=="
@@ -45,13 +46,6 @@ def base64_field(name: str) -> serializers.CharField:
         max_length=BASE64_MAX_LENGTH, style={"example": EXAMPLE_BASE64},
         help_text=f"The {name}, base64 (a data: URL prefix is accepted); longer than maxLength answers 413",
     )
-
-
-class BoxSerializer(serializers.Serializer):
-    x = serializers.IntegerField()
-    y = serializers.IntegerField()
-    w = serializers.IntegerField()
-    h = serializers.IntegerField()
 
 
 class PersonRefSerializer(serializers.Serializer):

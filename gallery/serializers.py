@@ -1,0 +1,119 @@
+"""The gallery API's answers: each serializer builds its answer in the view (gallery/apis.py) and is
+the schema drf-spectacular publishes for it, so the two cannot drift apart (tests/ops/test_openapi.py
+checks real answers against the schema).
+
+``BoxSerializer`` is also recognition's: a face box is the same shape in every answer.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from gallery.models import FacePhoto, GalleryTask
+
+
+class BlankAsNullCharField(serializers.CharField):
+    """An optional text, stored as "" when absent and answered as null."""
+
+    def to_representation(self, value) -> str | None:
+        return value or None
+
+
+class BoxSerializer(serializers.Serializer):
+    x = serializers.IntegerField()
+    y = serializers.IntegerField()
+    w = serializers.IntegerField()
+    h = serializers.IntegerField()
+
+
+# A Domain annotated with person_count and photo_count. (Comments, not docstrings, on these classes:
+# drf-spectacular publishes a docstring as the component's description.)
+class DomainSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+    model = serializers.CharField(source="model_name", help_text="DeepFace recognition model serving searches")
+    detector = serializers.CharField()
+    threshold = serializers.FloatField(source="effective_threshold", help_text="Effective cosine-distance threshold")
+    pending_model = BlankAsNullCharField(allow_null=True, help_text="Model being switched to, if any")
+    person_count = serializers.IntegerField()
+    photo_count = serializers.IntegerField()
+    face_count = serializers.SerializerMethodField(help_text="Faces embedded with the serving model")
+
+    def get_face_count(self, domain) -> int:
+        return domain.faces.filter(model_name=domain.model_name).count()
+
+
+class DomainListSerializer(serializers.Serializer):
+    results = DomainSerializer(many=True)
+
+
+# A Person annotated with its counts (gallery.apis.persons_with_counts).
+class PersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+    active = serializers.BooleanField()
+    photo_count = serializers.IntegerField(allow_null=True)
+    face_count = serializers.IntegerField(allow_null=True, help_text="Faces embedded with the domain's model")
+    created = serializers.DateTimeField()
+    updated = serializers.DateTimeField()
+
+
+class FaceSerializer(serializers.Serializer):
+    model = serializers.CharField(source="model_name")
+    box = BoxSerializer()
+    detection_confidence = serializers.FloatField()
+
+
+# A FacePhoto, its faces prefetched.
+class PhotoSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    person_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=FacePhoto.Status.choices)
+    reason = serializers.CharField(allow_blank=True, help_text="Why a photo has no face or failed")
+    source_name = serializers.CharField(allow_blank=True)
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    faces = FaceSerializer(many=True)
+    created = serializers.DateTimeField()
+
+
+class PhotoListSerializer(serializers.Serializer):
+    results = PhotoSerializer(many=True)
+
+
+# One photo of an upload, a services.UploadedPhoto: the photo's fields are read from its photo,
+# created (in place of the photo's date) and task from the upload.
+class UploadedPhotoSerializer(PhotoSerializer):
+    created = serializers.BooleanField(help_text="False: the same picture was already in the domain")
+    task = serializers.UUIDField(source="task.pk", allow_null=True, help_text="The embedding task (GET /api/v1/tasks/{id})")
+
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        for name, field in fields.items():
+            if name not in ("created", "task"):
+                field.source = f"photo.{field.source or name}"
+        return fields
+
+
+class UploadSerializer(serializers.Serializer):
+    photos = UploadedPhotoSerializer(many=True)
+    tasks = serializers.ListField(child=serializers.UUIDField())
+
+
+class TaskProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class TaskSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=GalleryTask.Kind.choices)
+    status = serializers.ChoiceField(choices=GalleryTask.Status.choices)
+    domain = serializers.SlugField(source="domain.slug", allow_null=True)
+    progress = TaskProgressSerializer(source="*")
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.CharField(allow_blank=True, allow_null=True)
+    created = serializers.DateTimeField()
+    started = serializers.DateTimeField(allow_null=True)
+    finished = serializers.DateTimeField(allow_null=True)

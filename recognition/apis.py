@@ -21,7 +21,7 @@ from faces.models_zoo import ModelUnavailable
 from faces.pipeline import StageTimer
 from gallery.auth import domain_for_key
 from recognition import schemas, services
-from recognition.search_validation import compare_person_lists
+from recognition.serializers import CompareOptions, CompareResponse, RecognizeOptions, RecognizeResponse
 
 
 def read_image(request, validated: dict, field: str = "image") -> bytes:
@@ -57,49 +57,10 @@ def image_errors() -> Iterator[None]:
         raise NoFaceError(str(exc)) from None
 
 
-def person_data(person) -> dict:
-    return {"id": person.id, "name": person.name, "external_id": person.external_id}
-
-
-def candidate_data(candidate: services.Candidate, *, with_faces: bool = True) -> dict:
-    data = {
-        "person": person_data(candidate.person),
-        "distance": round(candidate.distance, 6),
-        "confidence": round(candidate.confidence, 2),
-    }
-    if with_faces:
-        data["faces_matched"] = candidate.faces_matched
-    return data
-
-
-def comparison_data(ann: list[services.Candidate], exact: list[services.Candidate]) -> dict:
-    """Dual mode: how the approximate answer agrees with exact search for one face."""
-    return {
-        **compare_person_lists([c.person.id for c in ann], [c.person.id for c in exact]),
-        "exact_candidates": [candidate_data(c) for c in exact],
-    }
-
-
-def image_size_data(recognition: services.Recognition) -> dict:
-    return {"width": recognition.width, "height": recognition.height}
-
-
-def face_result_data(result: services.FaceResult) -> dict:
-    data = {
-        "box": result.face.box,
-        "detection_confidence": round(result.face.confidence, 4),
-        "match": candidate_data(result.match, with_faces=False) if result.match else None,
-        "candidates": [candidate_data(c) for c in result.candidates],
-    }
-    if result.exact_candidates is not None:
-        data["comparison"] = comparison_data(result.candidates, result.exact_candidates)
-    return data
-
-
 class RecognizeApi(RecognizeMetrics, APIView):
     """POST /api/v1/recognize: every face of a photo with the best matching persons of a domain."""
 
-    class InputSerializer(schemas.RecognizeOptions):
+    class InputSerializer(RecognizeOptions):
         image = serializers.FileField(required=False, allow_empty_file=True)
         image_base64 = serializers.CharField(required=False, trim_whitespace=True)
 
@@ -123,25 +84,18 @@ class RecognizeApi(RecognizeMetrics, APIView):
                 exact=data["exact"],
                 timer=timer,
             )
-        timings = {stage: round(ms, 2) for stage, ms in timer.stages.items()}
-        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+        timings = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
         return Response(
-            {
-                "domain": domain.slug,
-                "model": domain.model_name,
-                "detector": domain.detector,
-                "threshold": threshold,
-                "image": image_size_data(recognition),
-                "faces": [face_result_data(result) for result in recognition.faces],
-                "timings_ms": timings,
-            }
+            RecognizeResponse(
+                {"domain": domain, "threshold": threshold, "recognition": recognition, "timings_ms": timings}
+            ).data
         )
 
 
 class CompareApi(CompareMetrics, APIView):
     """POST /api/v1/compare: are the largest faces of two photos the same person?"""
 
-    class InputSerializer(schemas.CompareOptions):
+    class InputSerializer(CompareOptions):
         image1 = serializers.FileField(required=False, allow_empty_file=True)
         image1_base64 = serializers.CharField(required=False)
         image2 = serializers.FileField(required=False, allow_empty_file=True)
@@ -160,13 +114,4 @@ class CompareApi(CompareMetrics, APIView):
         image1, image2 = read_image(request, data, "image1"), read_image(request, data, "image2")
         with image_errors():
             result = services.compare(image1, image2, model_name=model_name, detector=detector, threshold=threshold)
-        return Response(
-            {
-                "verified": result.verified,
-                "distance": round(result.distance, 6),
-                "threshold": result.threshold,
-                "model": model_name,
-                "faces": {"image1": result.face1.box, "image2": result.face2.box},
-            },
-            status=status.HTTP_200_OK,
-        )
+        return Response(CompareResponse(result).data, status=status.HTTP_200_OK)

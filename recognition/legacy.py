@@ -19,21 +19,9 @@ from facerec.metrics import RecognizeMetrics
 from faces.pipeline import StageTimer
 from gallery.auth import domain_for_key
 from recognition import services
-from recognition.apis import image_errors, image_size_data, read_image
-from recognition.schemas import LEGACY_RECOGNIZE, domain_field
-
-
-def legacy_face_data(result: services.FaceResult) -> dict:
-    nearest = result.candidates[0] if result.candidates else None
-    match = result.match
-    return {
-        "name": match.person.name if match else None,
-        "person_id": match.person.id if match else None,
-        "external_id": match.person.external_id if match else None,
-        "distance": round(nearest.distance, 6) if nearest else None,
-        "confidence": round(match.confidence, 2) if match else 0.0,
-        "box": result.face.box,
-    }
+from recognition.apis import image_errors, read_image
+from recognition.schemas import LEGACY_RECOGNIZE
+from recognition.serializers import LegacyResponse, domain_field
 
 
 class LegacyRecognizeApi(RecognizeMetrics, APIView):
@@ -56,7 +44,4 @@ class LegacyRecognizeApi(RecognizeMetrics, APIView):
         results = recognition.faces
         stages = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
         request.recognize_observed = (stages, [result.match is not None for result in results])
-        return Response(
-            {"status": "success", "recognized_faces": [legacy_face_data(r) for r in results], "mode": "pgvector",
-             "image": image_size_data(recognition)}
-        )
+        return Response(LegacyResponse({"status": "success", "mode": "pgvector", "recognition": recognition}).data)

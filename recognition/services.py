@@ -10,6 +10,7 @@ from faces.distance import cosine_distance
 from faces.models_zoo import default_threshold
 from faces.pipeline import Face, StageTimer, detect_faces
 from gallery.models import Domain, FaceEmbedding, Person
+from recognition.search_validation import compare_person_lists
 
 # How fast confidence falls around the threshold: at half the threshold 94, at twice it 6.
 CONFIDENCE_STEEPNESS = 4
@@ -45,11 +46,34 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class ExactAgreement:
+    """Dual mode, for one face: how the approximate answer agrees with exact search."""
+
+    top1_match: bool
+    top5_overlap: int
+    top5_overlap_pct: float
+    exact_candidates: list[Candidate]
+
+
+@dataclass(frozen=True)
 class FaceResult:
     face: Face
     match: Candidate | None
     candidates: list[Candidate]
     exact_candidates: list[Candidate] | None = None
+
+    @property
+    def nearest(self) -> Candidate | None:
+        """The nearest person, within the threshold or not (None: an empty gallery)."""
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def comparison(self) -> ExactAgreement | None:
+        """With exact search asked for, its agreement with the approximate answer."""
+        if self.exact_candidates is None:
+            return None
+        ann, exact = [c.person.id for c in self.candidates], [c.person.id for c in self.exact_candidates]
+        return ExactAgreement(**compare_person_lists(ann, exact), exact_candidates=self.exact_candidates)
 
 
 @dataclass(frozen=True)
@@ -133,6 +157,7 @@ class Comparison:
     verified: bool
     distance: float
     threshold: float
+    model_name: str
     face1: Face
     face2: Face
 
@@ -150,5 +175,6 @@ def compare(
         faces.append(found[0])
     distance = cosine_distance(faces[0].embedding, faces[1].embedding)
     return Comparison(
-        verified=distance <= threshold, distance=distance, threshold=threshold, face1=faces[0], face2=faces[1]
+        verified=distance <= threshold, distance=distance, threshold=threshold, model_name=model_name,
+        face1=faces[0], face2=faces[1],
     )

@@ -28,7 +28,8 @@ from faces.images import ImageRejected, decode_image
 from faces.pipeline import StageTimer
 from gallery.models import Domain
 from recognition import services
-from recognition.apis import face_result_data, image_errors
+from recognition.apis import image_errors
+from recognition.serializers import CompareResponse, FaceResultSerializer
 
 PAGE_PERMISSION = "gallery.view_person"
 # The upload fields as the page's forms label them.
@@ -107,7 +108,7 @@ def recognize(request):
             "domain": domain.slug,
             "model": domain.model_name,
             "threshold": domain.effective_threshold,
-            "faces": [face_result_data(result) for result in results],
+            "faces": FaceResultSerializer(results, many=True).data,
         }
     )
 
@@ -129,16 +130,7 @@ def compare(request):
             label = PHOTO_LABELS["image1" if _rejected(image1) else "image2"]
             raise ApiError(f"{label}: {exc}", code=exc.code, status_code=exc.status) from None
     metrics.compare_observed(route="web", outcome="same" if result.verified else "different")
-    return JsonResponse(
-        {
-            "domain": domain.slug,
-            "verified": result.verified,
-            "distance": round(result.distance, 6),
-            "threshold": result.threshold,
-            "model": domain.model_name,
-            "faces": {"image1": result.face1.box, "image2": result.face2.box},
-        }
-    )
+    return JsonResponse({"domain": domain.slug, **CompareResponse(result).data})
 
 
 def _photo(request, field: str) -> bytes:

@@ -1,0 +1,226 @@
+"""The recognition endpoints' inputs and answers (recognition/apis.py, legacy.py, web.py).
+
+Each answer is built by the serializer that drf-spectacular publishes as its schema, so the two
+cannot drift apart (tests/ops/test_openapi.py checks real answers against the schema). The inputs'
+options (``RecognizeOptions``, ``CompareOptions``, ``domain_field``) are also the views' own, so
+the limits the schema documents are the ones enforced; each input has an example for Swagger's
+"Try it out" (facerec/openapi.py). recognition/schemas.py puts them together per operation.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN
+from faces.models_zoo import default_threshold
+from gallery.serializers import BoxSerializer
+
+# A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
+EXAMPLE_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR42mNoAAAAggCB2kUIOwAAAABJRU5ErkJggg=="
+# The longest base64 text read_image accepts (MAX_UPLOAD_BYTES decoded, plus padding); longer is 413.
+BASE64_MAX_LENGTH = settings.MAX_UPLOAD_BYTES * 4 // 3 + 4
+
+
+def domain_field(help_text: str = "Optional when the key has exactly one domain") -> serializers.SlugField:
+    return serializers.SlugField(
+        required=False, max_length=DOMAIN_SLUG_MAX_LENGTH, help_text=help_text, style={"example": EXAMPLE_DOMAIN}
+    )
+
+
+def threshold_field(meaning: str) -> serializers.FloatField:
+    model = settings.FACEREC_DEFAULT_MODEL
+    return serializers.FloatField(
+        required=False, min_value=0.0, max_value=2.0, style={"example": default_threshold(model)},
+        help_text=(
+            f"Cosine distance at or under which {meaning}. Default: the domain's own "
+            f"(`threshold` in GET /api/v1/domains; {default_threshold(model)} for {model}, the example). "
+            "Omit it (in Swagger: clear the field) to use the domain's."
+        ),
+    )
+
+
+def base64_field(name: str) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=BASE64_MAX_LENGTH, style={"example": EXAMPLE_BASE64},
+        help_text=f"The {name}, base64 (a data: URL prefix is accepted); longer than maxLength answers 413",
+    )
+
+
+class RoundedFloatField(serializers.FloatField):
+    """A float answered rounded to ``decimals`` places."""
+
+    def __init__(self, *, decimals: int, **kwargs):
+        self.decimals = decimals
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> float:
+        return round(float(value), self.decimals)
+
+
+class PersonRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+
+
+CONFIDENCE_HELP = (
+    "0-100, from the distance relative to the threshold: 100 / (1 + (distance / threshold)^4). 100 at "
+    "distance 0, 50 at the threshold (at or above 50: a match), falling smoothly with distance; not a probability"
+)
+
+
+class ImageSizeSerializer(serializers.Serializer):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+IMAGE_SIZE_HELP = "The photo's size in pixels as sent, after EXIF rotation: the pixels the boxes are in"
+
+
+# A services.Candidate.
+class MatchSerializer(serializers.Serializer):
+    person = PersonRefSerializer()
+    distance = RoundedFloatField(decimals=6, help_text="Cosine distance (1 - cos) to the person's nearest face")
+    confidence = RoundedFloatField(decimals=2, help_text=CONFIDENCE_HELP)
+
+
+class CandidateSerializer(MatchSerializer):
+    faces_matched = serializers.IntegerField(help_text="The person's faces within the threshold")
+
+
+# A services.ExactAgreement.
+class ComparisonSerializer(serializers.Serializer):
+    top1_match = serializers.BooleanField()
+    top5_overlap = serializers.IntegerField()
+    top5_overlap_pct = serializers.FloatField()
+    exact_candidates = CandidateSerializer(many=True)
+
+
+# A services.FaceResult.
+class FaceResultSerializer(serializers.Serializer):
+    box = BoxSerializer(source="face.box", help_text="In the pixels of the photo as sent (after EXIF rotation)")
+    detection_confidence = RoundedFloatField(decimals=4, source="face.confidence")
+    match = MatchSerializer(allow_null=True, help_text="The nearest person within the threshold, or null")
+    candidates = CandidateSerializer(many=True, help_text="Nearest persons, nearest first, at most top_k")
+    comparison = ComparisonSerializer(required=False, help_text="Only with exact=true: agreement with exact search")
+
+    def to_representation(self, result) -> dict:
+        data = super().to_representation(result)
+        if data["comparison"] is None:  # no exact search was asked for
+            del data["comparison"]
+        return data
+
+
+# Recognize's options; the view's InputSerializer extends it, so limits are declared once. (A comment,
+# not a docstring: drf-spectacular would publish a docstring as the request body's description.)
+class RecognizeOptions(serializers.Serializer):
+    domain = domain_field()
+    top_k = serializers.IntegerField(required=False, default=5, min_value=1, max_value=100, style={"example": 5},
+                                     help_text="Candidates per face")
+    threshold = threshold_field("the nearest person is a match")
+    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100, style={"example": 10},
+                                         help_text="Only the largest faces (default: every face)")
+    exact = serializers.BooleanField(required=False, default=False, style={"example": False},
+                                     help_text="Also run exact search and report the agreement as `comparison`")
+
+
+class PhotoFile(serializers.Serializer):
+    image = serializers.FileField(help_text="The photo (JPEG, PNG, WebP, GIF, BMP, TIFF …)")
+
+
+class PhotoBase64(serializers.Serializer):
+    image_base64 = base64_field("photo")
+
+
+class RecognizeJson(PhotoBase64, RecognizeOptions):
+    pass
+
+
+class RecognizeMultipart(PhotoFile, RecognizeOptions):
+    pass
+
+
+# {"domain": Domain, "threshold": the one used, "recognition": services.Recognition,
+#  "timings_ms": StageTimer.stages with the total}
+class RecognizeResponse(serializers.Serializer):
+    domain = serializers.SlugField(source="domain.slug")
+    model = serializers.CharField(source="domain.model_name")
+    detector = serializers.CharField(source="domain.detector")
+    threshold = serializers.FloatField()
+    image = ImageSizeSerializer(source="recognition", help_text=IMAGE_SIZE_HELP)
+    faces = FaceResultSerializer(many=True, source="recognition.faces",
+                                 help_text="Largest face first; empty when the photo has no face")
+    timings_ms = serializers.DictField(child=RoundedFloatField(decimals=2), help_text="decode, detect, embed, search, total")
+
+
+# Compare's options; the view's InputSerializer extends it.
+class CompareOptions(serializers.Serializer):
+    domain = domain_field(
+        "Use this domain's model and threshold (default: the key's domain when it has exactly one, else the "
+        "default model and its threshold)"
+    )
+    threshold = threshold_field("the two faces are the same person")
+
+
+class ComparePhotoFiles(serializers.Serializer):
+    image1 = serializers.FileField(help_text="The first photo")
+    image2 = serializers.FileField(help_text="The second photo")
+
+
+class ComparePhotosBase64(serializers.Serializer):
+    image1_base64 = base64_field("first photo")
+    image2_base64 = base64_field("second photo")
+
+
+class CompareMultipart(ComparePhotoFiles, CompareOptions):
+    pass
+
+
+class CompareJson(ComparePhotosBase64, CompareOptions):
+    pass
+
+
+class CompareFacesSerializer(serializers.Serializer):
+    image1 = BoxSerializer(source="face1.box")
+    image2 = BoxSerializer(source="face2.box")
+
+    class Meta:
+        ref_name = "CompareFaces"
+
+
+# A services.Comparison.
+class CompareResponse(serializers.Serializer):
+    verified = serializers.BooleanField()
+    distance = RoundedFloatField(decimals=6)
+    threshold = serializers.FloatField()
+    model = serializers.CharField(source="model_name")
+    faces = CompareFacesSerializer(source="*")
+
+
+# --- The legacy front end's route ------------------------------------------------------------
+
+
+# A services.FaceResult, as the old server answered it: the match's person, or nulls.
+class LegacyFaceSerializer(serializers.Serializer):
+    name = serializers.CharField(source="match.person.name", allow_null=True,
+                                 help_text="The matched person's name, or null (unknown)")
+    person_id = serializers.IntegerField(source="match.person.id", allow_null=True)
+    external_id = serializers.CharField(source="match.person.external_id", allow_null=True)
+    distance = RoundedFloatField(decimals=6, source="nearest.distance", allow_null=True,
+                                 help_text="To the nearest person (null: empty gallery)")
+    confidence = RoundedFloatField(decimals=2, source="match.confidence", read_only=True, default=0.0,
+                                   help_text="The match's confidence (as in /api/v1/recognize); 0 for an unknown face")
+    box = BoxSerializer(source="face.box")
+
+
+class LegacyRecognize(PhotoFile):
+    domain = domain_field()
+
+
+# {"status": "success", "mode": "pgvector", "recognition": services.Recognition}
+class LegacyResponse(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["success"])
+    recognized_faces = LegacyFaceSerializer(many=True, source="recognition.faces")
+    mode = serializers.ChoiceField(choices=["pgvector"])
+    image = ImageSizeSerializer(source="recognition", help_text=IMAGE_SIZE_HELP)

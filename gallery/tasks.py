@@ -1,7 +1,8 @@
-"""Celery tasks: thin doors into gallery services.
+"""Celery tasks: thin doors into gallery services, one per entry of the background-work registry
+(``gallery.services.tasks.REGISTRY``), named ``gallery.<kind>``.
 
 Each task takes the id of a GalleryTask row (which is also the Celery task id) and runs it through
-``gallery_task_run``, which claims the row and calls the service. They are enqueued once the
+``gallery_task_run``, which claims the row and calls the kind's handler. They are enqueued once the
 transaction that recorded them commits, acknowledged late (a task whose worker is killed is
 redelivered) and idempotent (a redelivered task that already finished is a no-op; one that was cut
 short redoes work whose writes are guarded by unique constraints and row locks).
@@ -17,8 +18,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from gallery.models import GalleryTask
-from gallery.services import gallery_task_run
+from gallery.services.tasks import REGISTRY, BackgroundWork, gallery_task_run
 
 _RETRY = {
     "acks_late": True,
@@ -27,39 +27,20 @@ _RETRY = {
     "max_retries": 5,
 }
 
-
-@shared_task(name="gallery.embed_photo", **_RETRY)
-def embed_photo(task_id: str) -> None:
-    """Detect and embed one uploaded photo."""
-    gallery_task_run(task_id=task_id)
-
-
-@shared_task(name="gallery.embed_batch", **_RETRY)
-def embed_batch(task_id: str) -> None:
-    """Detect and embed a batch of photos (ingest --async, admin re-embed)."""
-    gallery_task_run(task_id=task_id)
-
-
-@shared_task(name="gallery.reembed_domain", **_RETRY)
-def reembed_domain(task_id: str) -> None:
-    """Re-embed a domain's photos with its pending model, then switch to it."""
-    gallery_task_run(task_id=task_id)
-
-
-@shared_task(name="gallery.delete_files", **_RETRY)
-def delete_files(task_id: str) -> None:
-    """Delete the image files of removed persons or photos."""
-    gallery_task_run(task_id=task_id)
-
-
-_BY_KIND = {
-    GalleryTask.Kind.EMBED_PHOTO: (embed_photo, "interactive"),
-    GalleryTask.Kind.EMBED_BATCH: (embed_batch, "bulk"),
-    GalleryTask.Kind.REEMBED_DOMAIN: (reembed_domain, "bulk"),
-    GalleryTask.Kind.DELETE_FILES: (delete_files, "bulk"),
-}
-
 QUEUES = ("interactive", "bulk")
+
+
+def _celery_task(kind: str, work: BackgroundWork):
+    def run(task_id: str) -> None:
+        gallery_task_run(task_id=task_id)
+
+    run.__name__ = run.__qualname__ = str(kind)
+    run.__doc__ = work.description
+    return shared_task(name=f"gallery.{kind}", **_RETRY)(run)
+
+
+# kind -> (Celery task, queue)
+_BY_KIND = {kind: (_celery_task(kind, work), work.queue) for kind, work in REGISTRY.items()}
 
 
 def queue_name(queue: str) -> str:

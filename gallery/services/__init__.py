@@ -1,0 +1,92 @@
+"""Gallery services: the one way in for every change to the gallery's data.
+
+Views, the admin, Celery tasks, management commands and importers write domains, persons, photos,
+faces, task records and API keys only by calling these functions; none writes a row itself. Import
+them from here (``from gallery import services`` or ``from gallery.services import person_create``);
+each module owns one concern:
+
+- ``domains``: creating domains, their vector indexes;
+- ``persons``: creating (idempotent on an external id), changing and merging persons;
+- ``photos``: storing a photo and its face (found here, later by a task, or imported), moving photos;
+- ``embedding``: detecting and embedding stored photos;
+- ``erasure``: every removal (rows and vectors at once, files by a task after commit);
+- ``model_switch``: serving a domain with another model without downtime;
+- ``task_records``: the GalleryTask rows of background work and of commands;
+- ``tasks``: the registry of background work (kind -> handler, queue) and its runner;
+- ``keys``: API keys.
+"""
+
+from gallery.services.domains import domain_create, domain_get_or_create, domain_index_ensure
+from gallery.services.embedding import photo_embed, photo_embed_with, photos_embed_enqueue
+from gallery.services.erasure import (
+    domain_remove,
+    files_delete,
+    files_delete_enqueue,
+    person_remove,
+    persons_remove,
+    persons_remove_empty,
+    photo_remove,
+    photos_remove,
+)
+from gallery.services.keys import api_key_create, api_key_issue
+from gallery.services.model_switch import domain_model_flip, domain_model_switch, domain_reembed
+from gallery.services.persons import ExternalIdTaken, person_create, person_get_or_create, person_merge, person_update
+from gallery.services.photos import (
+    PhotoOutcome,
+    UploadedPhoto,
+    face_store,
+    photo_add,
+    photo_import,
+    photo_store_pending,
+    photos_move,
+    photos_upload,
+)
+from gallery.services.task_records import (
+    gallery_task_advance,
+    gallery_task_create,
+    gallery_task_dispatch,
+    gallery_task_finish,
+    gallery_task_start,
+)
+from gallery.services.tasks import gallery_task_run
+
+__all__ = [
+    "ExternalIdTaken",
+    "PhotoOutcome",
+    "UploadedPhoto",
+    "api_key_create",
+    "api_key_issue",
+    "domain_create",
+    "domain_get_or_create",
+    "domain_index_ensure",
+    "domain_model_flip",
+    "domain_model_switch",
+    "domain_reembed",
+    "domain_remove",
+    "face_store",
+    "files_delete",
+    "files_delete_enqueue",
+    "gallery_task_advance",
+    "gallery_task_create",
+    "gallery_task_dispatch",
+    "gallery_task_finish",
+    "gallery_task_run",
+    "gallery_task_start",
+    "person_create",
+    "person_get_or_create",
+    "person_merge",
+    "person_remove",
+    "person_update",
+    "persons_remove",
+    "persons_remove_empty",
+    "photo_add",
+    "photo_embed",
+    "photo_embed_with",
+    "photo_import",
+    "photo_remove",
+    "photo_store_pending",
+    "photos_embed_enqueue",
+    "photos_move",
+    "photos_remove",
+    "photos_upload",
+]

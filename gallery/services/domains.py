@@ -1,0 +1,39 @@
+"""Domains: creating them, and keeping a vector index for each model they are searched with."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from faces.models_zoo import check_available
+from gallery.indexes import vector_index_ensure
+from gallery.models import Domain
+
+
+@transaction.atomic
+def domain_create(*, slug: str, name: str = "", model_name: str | None = None, detector: str | None = None) -> Domain:
+    model_name = model_name or settings.FACEREC_DEFAULT_MODEL
+    detector = detector or settings.FACEREC_DEFAULT_DETECTOR
+    check_available(model_name, detector)
+    # The domain's vector index is created by the post_save signal (gallery.signals).
+    return Domain.objects.create(slug=slug, name=name or slug, model_name=model_name, detector=detector)
+
+
+def domain_get_or_create(*, slug: str) -> tuple[Domain, bool]:
+    domain = Domain.objects.filter(slug=slug).first()
+    if domain is not None:
+        return domain, False
+    try:
+        return domain_create(slug=slug), True
+    except IntegrityError:  # created by a concurrent process meanwhile
+        return Domain.objects.get(slug=slug), False
+
+
+def domain_index_ensure(*, domain_id: int, model_name: str) -> None:
+    """Create the (domain, model) vector index if it is missing, also inside a transaction."""
+    if connection.in_atomic_block:
+        # PostgreSQL refuses CREATE INDEX on a table with pending deferred FK checks in the same
+        # transaction (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED): run them now.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    vector_index_ensure(domain_id=domain_id, model_name=model_name)

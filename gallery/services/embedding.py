@@ -1,0 +1,98 @@
+"""Embedding stored photos: detect the largest face of a photo already stored and write its vector,
+with the domain's serving model (and the pending one while a model switch runs). Run by the
+``embed_photo`` / ``embed_batch`` tasks, the ingest and the model switch."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from faces.images import ImageRejected
+from faces.pipeline import Face, detect_faces
+from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
+from gallery.services.photos import face_store
+from gallery.services.task_records import gallery_task_advance, gallery_task_create
+
+
+def photos_embed_enqueue(*, domain: Domain, photo_ids: list[int], replace: bool = False) -> GalleryTask:
+    """One background task embedding these photos (``replace``: again, replacing their faces)."""
+    return gallery_task_create(
+        kind=GalleryTask.Kind.EMBED_BATCH,
+        domain=domain,
+        params={"photo_ids": list(photo_ids), "replace": replace},
+        total=len(photo_ids),
+    )
+
+
+def photos_embed_run(*, task: GalleryTask) -> dict:
+    """The ``embed_photo`` and ``embed_batch`` tasks' work: how many photos ended how."""
+    counts: dict[str, int] = {}
+    for photo_id in task.params["photo_ids"]:
+        outcome = photo_embed(photo_id=photo_id, replace=task.params.get("replace", False))
+        counts[outcome] = counts.get(outcome, 0) + 1
+        gallery_task_advance(task=task, by=1)
+    return counts
+
+
+def photo_embed(*, photo_id: int, replace: bool = False) -> str:
+    """Detect and embed a stored photo with its domain's serving model, and with the pending model
+    too while a model switch runs. Idempotent: a photo already done is skipped unless ``replace``.
+    Returns the serving model's outcome: embedded, no_face, failed, skipped or gone."""
+    photo = FacePhoto.objects.select_related("domain").filter(pk=photo_id).first()
+    if photo is None:
+        return "gone"
+    domain = photo.domain
+    targets = {domain.model_name: domain.detector}
+    if domain.pending_model:
+        targets[domain.pending_model] = domain.pending_detector  # same model: the new detector wins
+    outcome = "skipped"
+    for model_name, detector in targets.items():
+        result = photo_embed_with(photo=photo, model_name=model_name, detector=detector, replace=replace)
+        if model_name == domain.model_name:
+            outcome = result
+    return outcome
+
+
+def photo_embed_with(*, photo: FacePhoto, model_name: str, detector: str, replace: bool = False) -> str:
+    """Embed ``photo`` with one model. The face row and (for the serving model) the photo's status
+    commit together under a lock on the photo row, so concurrent or redelivered runs store one face."""
+    if not replace and _photo_done(photo, model_name):
+        return "skipped"
+    try:
+        with photo.image.open("rb") as handle:
+            data = handle.read()
+        _, faces = detect_faces(data, model_name=model_name, detector=detector)
+    except (ImageRejected, OSError) as exc:
+        reason = str(exc) if isinstance(exc, ImageRejected) else f"cannot read the stored file: {exc}"
+        if model_name == photo.domain.model_name:
+            photo.status, photo.reason = FacePhoto.Status.FAILED, reason
+            photo.save(update_fields=["status", "reason"])  # save(), not update(): the ingest metrics count it
+        return "failed"
+    return _faces_commit(photo=photo, model_name=model_name, faces=faces, replace=replace)
+
+
+def _photo_done(photo: FacePhoto, model_name: str) -> bool:
+    if FaceEmbedding.objects.filter(photo_id=photo.pk, model_name=model_name).exists():
+        return True
+    return model_name == photo.domain.model_name and photo.status != FacePhoto.Status.PENDING
+
+
+@transaction.atomic
+def _faces_commit(*, photo: FacePhoto, model_name: str, faces: list[Face], replace: bool) -> str:
+    locked = FacePhoto.objects.select_for_update().filter(pk=photo.pk).first()
+    if locked is None:
+        return "gone"  # removed while it was being embedded
+    serving, pending = Domain.objects.values_list("model_name", "pending_model").get(pk=locked.domain_id)
+    if model_name not in (serving, pending):
+        return "skipped"  # the domain switched models meanwhile
+    existing = FaceEmbedding.objects.filter(photo=locked, model_name=model_name)
+    if replace:
+        existing.delete()
+    elif existing.exists():
+        return "skipped"
+    if faces:
+        face_store(photo=locked, face=faces[0], model_name=model_name)
+    if model_name == serving:
+        locked.status = FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE
+        locked.reason = "" if faces else "no face detected"
+        locked.save(update_fields=["status", "reason"])
+    return "embedded" if faces else "no_face"

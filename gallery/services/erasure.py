@@ -1,0 +1,96 @@
+"""Removal. Every delete comes through here, whichever door it starts from (the API, the admin's
+change page, its bulk action or photo inline, a merge, a domain's removal, a command), and erases
+the same things: rows and vectors in the caller's transaction, so the very next search no longer
+sees them, and the photo files by a recorded task once that has committed."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import QuerySet
+
+from gallery.models import Domain, FacePhoto, GalleryTask, Person
+from gallery.services.task_records import gallery_task_create
+
+
+def person_remove(*, person: Person) -> GalleryTask | None:
+    """Delete a person with its photos and faces; the files go by a task after commit."""
+    tasks = persons_remove(persons=Person.objects.filter(pk=person.pk))
+    return tasks[0] if tasks else None
+
+
+@transaction.atomic
+def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
+    # Locked first: a photo being added to one of them waits (its person key is checked at once),
+    # so no file is written for a person whose files are being listed for deletion.
+    ids = list(persons.values_list("pk", flat=True))
+    ids = list(Person.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
+    stored = _stored_files(FacePhoto.objects.filter(person_id__in=ids))
+    Person.objects.filter(pk__in=ids).delete()
+    return _files_delete_enqueue(stored)
+
+
+def persons_remove_empty(*, person_ids: list[int]) -> list[GalleryTask]:
+    """Delete those of these persons that have no photo (an ingest's persons whose every photo failed)."""
+    return persons_remove(persons=Person.objects.filter(pk__in=person_ids, photos__isnull=True))
+
+
+def photo_remove(*, photo: FacePhoto) -> GalleryTask | None:
+    tasks = photos_remove(photos=FacePhoto.objects.filter(pk=photo.pk))
+    return tasks[0] if tasks else None
+
+
+@transaction.atomic
+def photos_remove(*, photos: QuerySet[FacePhoto]) -> list[GalleryTask]:
+    ids = list(photos.values_list("pk", flat=True))
+    stored = _stored_files(FacePhoto.objects.filter(pk__in=ids))
+    FacePhoto.objects.filter(pk__in=ids).delete()
+    return _files_delete_enqueue(stored)
+
+
+@transaction.atomic
+def domain_remove(*, domain: Domain) -> GalleryTask | None:
+    """Delete a domain with everything in it: persons, photos, faces, its vector indexes (dropped
+    by gallery.signals), its keys' access to it, and its files (by a task after commit, recorded
+    without a domain since the domain is gone). Its task records stay, without a domain: a file
+    deletion still queued must run."""
+    domain = Domain.objects.select_for_update().get(pk=domain.pk)
+    names = [name for names in _stored_files(domain.photos.all()).values() for name in names]
+    domain.delete()
+    return files_delete_enqueue(domain=None, names=names)
+
+
+def _stored_files(photos: QuerySet[FacePhoto]) -> dict[int, list[str]]:
+    """The stored file names of ``photos``, by domain id."""
+    by_domain: dict[int, list[str]] = {}
+    for domain_id, name in photos.exclude(image="").values_list("domain_id", "image"):
+        by_domain.setdefault(domain_id, []).append(name)
+    return by_domain
+
+
+def _files_delete_enqueue(stored: dict[int, list[str]]) -> list[GalleryTask]:
+    domains = Domain.objects.in_bulk(list(stored))
+    return [files_delete_enqueue(domain=domains[domain_id], names=names) for domain_id, names in stored.items()]
+
+
+def files_delete_enqueue(*, domain: Domain | None, names: list[str]) -> GalleryTask | None:
+    if not names:
+        return None
+    return gallery_task_create(kind=GalleryTask.Kind.DELETE_FILES, domain=domain, params={"names": names})
+
+
+def files_delete(*, names: list[str]) -> int:
+    """Delete stored photo files no photo refers to any more. A file whose picture was uploaded
+    again after the removal (same content, so same name) is in use again and is kept."""
+    storage = FacePhoto._meta.get_field("image").storage
+    in_use = set(FacePhoto.objects.filter(image__in=names).values_list("image", flat=True))
+    deleted = 0
+    for name in names:
+        if name and name not in in_use and storage.exists(name):
+            storage.delete(name)
+            deleted += 1
+    return deleted
+
+
+def files_delete_run(*, task: GalleryTask) -> dict:
+    """The ``delete_files`` task's work."""
+    return {"deleted": files_delete(names=task.params["names"])}

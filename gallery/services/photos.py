@@ -1,0 +1,171 @@
+"""Photos and their faces: storing a photo (file named by its content hash, row, largest face),
+whether its face is found here, later by a task, or comes with it (a migrated PKL gallery), and
+giving photos to another person of their domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+
+from faces.images import DecodedImage, decode_image
+from faces.pipeline import Face, detect_faces
+from gallery.models import FaceEmbedding, FacePhoto, GalleryTask, Person
+from gallery.services.task_records import gallery_task_create
+
+
+@dataclass(frozen=True)
+class PhotoOutcome:
+    photo: FacePhoto
+    created: bool  # False: the same picture was already in the domain (nothing was written)
+
+
+def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOutcome:
+    """Store a photo of ``person`` and its largest face's embedding, in one transaction.
+
+    A picture already in the domain (same content hash) is not stored again. Bytes that are not a
+    usable image raise ImageRejected and write nothing. A photo without a face is kept with status
+    ``no_face`` so that a rerun of an ingest does not try it again.
+    """
+    domain = person.domain
+    content_hash = FacePhoto.hash_bytes(data)
+    existing = FacePhoto.objects.filter(domain=domain, content_hash=content_hash).first()
+    if existing is not None:
+        return PhotoOutcome(photo=existing, created=False)
+    image, faces = detect_faces(data, model_name=domain.model_name, detector=domain.detector)
+    try:
+        with transaction.atomic():
+            photo = _photo_store(
+                person=person,
+                data=data,
+                decoded=image,
+                content_hash=content_hash,
+                source_name=source_name,
+                status=FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE,
+            )
+            if faces:
+                face_store(photo=photo, face=faces[0], model_name=domain.model_name)
+    except IntegrityError:
+        # Another process stored the same picture meanwhile.
+        return PhotoOutcome(photo=FacePhoto.objects.get(domain=domain, content_hash=content_hash), created=False)
+    return PhotoOutcome(photo=photo, created=True)
+
+
+@dataclass(frozen=True)
+class UploadedPhoto:
+    photo: FacePhoto
+    created: bool  # False: the same picture was already in the domain
+    task: GalleryTask | None  # the embedding task of a new photo
+
+
+@transaction.atomic
+def photos_upload(*, person: Person, files: list[tuple[bytes, str]]) -> list[UploadedPhoto]:
+    """Store photos of ``person`` as ``pending`` with one embedding task each, enqueued once this
+    commits. Every file is decoded before anything is written, so a file that is not a usable image
+    raises ImageRejected and nothing at all is stored."""
+    decoded = [decode_image(data) for data, _ in files]
+    uploaded = []
+    for (data, name), image in zip(files, decoded, strict=True):
+        photo, created = photo_store_pending(person=person, data=data, source_name=name, decoded=image)
+        task = None
+        if created:
+            task = gallery_task_create(
+                kind=GalleryTask.Kind.EMBED_PHOTO, domain=person.domain, params={"photo_ids": [photo.id]}, total=1
+            )
+        uploaded.append(UploadedPhoto(photo=photo, created=created, task=task))
+    return uploaded
+
+
+def photo_store_pending(
+    *, person: Person, data: bytes, source_name: str = "", decoded: DecodedImage | None = None
+) -> tuple[FacePhoto, bool]:
+    """Store the photo file and a ``pending`` row (no face yet); an existing picture is returned.
+    Raises ImageRejected for bytes that are not a usable image (``decoded``: already decoded)."""
+    content_hash = FacePhoto.hash_bytes(data)
+    existing = FacePhoto.objects.filter(domain_id=person.domain_id, content_hash=content_hash).first()
+    if existing is not None:
+        return existing, False
+    decoded = decoded or decode_image(data)
+    try:
+        with transaction.atomic():
+            photo = _photo_store(
+                person=person,
+                data=data,
+                decoded=decoded,
+                content_hash=content_hash,
+                source_name=source_name,
+                status=FacePhoto.Status.PENDING,
+            )
+    except IntegrityError:
+        return FacePhoto.objects.get(domain_id=person.domain_id, content_hash=content_hash), False
+    return photo, True
+
+
+@transaction.atomic
+def photo_import(
+    *, person: Person, content_hash: str, source_name: str, model_name: str, face: Face | None,
+    data: bytes | None = None, extension: str = "img",
+) -> FacePhoto:
+    """Store a photo whose face was found elsewhere (a migrated DeepFace gallery) with that face's
+    vector as it is: nothing is detected or embedded here. Without ``data`` (the picture is not on
+    this machine) only the row is stored."""
+    photo = FacePhoto(
+        domain_id=person.domain_id,
+        person=person,
+        content_hash=content_hash,
+        source_name=source_name[:500],
+        status=FacePhoto.Status.EMBEDDED if face is not None else FacePhoto.Status.NO_FACE,
+        reason="" if face is not None else "no face in the PKL record",
+    )
+    if data is not None:
+        photo.image.save(f"{content_hash}.{extension}", ContentFile(data), save=False)
+    photo.save()
+    if face is not None:
+        face_store(photo=photo, face=face, model_name=model_name)
+    return photo
+
+
+def _photo_store(
+    *, person: Person, data: bytes, decoded: DecodedImage, content_hash: str, source_name: str, status: str
+) -> FacePhoto:
+    """Write the photo file (named by content hash and format) and its row."""
+    width, height = decoded.original_size
+    photo = FacePhoto(
+        domain_id=person.domain_id,
+        person=person,
+        content_hash=content_hash,
+        source_name=source_name[:500],
+        status=status,
+        width=width,
+        height=height,
+    )
+    photo.image.save(f"{content_hash}.{decoded.extension}", ContentFile(data), save=False)
+    photo.save()
+    return photo
+
+
+def face_store(*, photo: FacePhoto, face: Face, model_name: str) -> FaceEmbedding:
+    return FaceEmbedding.objects.create(
+        photo=photo,
+        person_id=photo.person_id,
+        domain_id=photo.domain_id,
+        model_name=model_name,
+        embedding=face.embedding,
+        box_x=face.box["x"],
+        box_y=face.box["y"],
+        box_w=face.box["w"],
+        box_h=face.box["h"],
+        detection_confidence=face.confidence,
+    )
+
+
+@transaction.atomic
+def photos_move(*, photos: QuerySet[FacePhoto], person: Person) -> int:
+    """Give these photos, and so their faces, to ``person``. A photo of another domain than the
+    person's raises ValueError and nothing moves (the database would refuse it too)."""
+    if photos.exclude(domain_id=person.domain_id).exists():
+        raise ValueError("a photo cannot move to a person of another domain")
+    # The faces follow: the database cascades a photo's person to its faces (migration 0003).
+    return photos.update(person=person)

@@ -7,11 +7,11 @@ its scope answers 404, exactly like a domain that does not exist, so keys cannot
 
 from __future__ import annotations
 
-from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from facerec.errors import ApiError
 from gallery.models import ApiKey, Domain
+from gallery.services import api_key_used
 
 _SCHEMES = ("bearer", "token", "api-key")
 
@@ -31,10 +31,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = ApiKey.objects.filter(key_hash=ApiKey.hash_key(secret), active=True).first()
         if key is None:
             raise exceptions.AuthenticationFailed("invalid API key")
-        # Recording last use costs a write; once a minute per key is plenty.
-        now = timezone.now()
-        if key.last_used is None or (now - key.last_used).total_seconds() > 60:
-            ApiKey.objects.filter(pk=key.pk).update(last_used=now)
+        api_key_used(key=key)
         return (None, key)
 
     def authenticate_header(self, request) -> str:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import numpy as np
-from django.core.files.base import ContentFile
 from django.db import transaction
 
 from faces.models_zoo import MODEL_DIMENSIONS
-from gallery.models import Domain, FaceEmbedding, FacePhoto, Person
-from gallery.services import person_get_or_create
+from faces.pipeline import Face
+from gallery.models import Domain, FacePhoto, Person
+from gallery.services import person_get_or_create, photo_import
 
 # Records committed per transaction: a killed import loses at most one batch, and a rerun skips
 # what was committed (photos are identified by content hash).
@@ -162,7 +162,7 @@ def _import_batch(domain, model_name, records, persons, source) -> Counter:
         known.add(content_hash)
         if record.person_name not in persons:
             persons[record.person_name] = person_get_or_create(domain=domain, name=record.person_name)[0]
-        _store(domain, model_name, record, data, content_hash, persons[record.person_name])
+        _store(model_name, record, data, content_hash, persons[record.person_name])
         counts["imported" if record.embedding is not None else "no_face"] += 1
     return counts
 
@@ -179,25 +179,13 @@ def _photo_content(record: Record) -> tuple[bytes | None, str]:
     return None, FacePhoto.hash_bytes(f"pkl:{record.content_hash or record.identity}".encode())
 
 
-def _store(domain, model_name, record, data, content_hash, person) -> None:
-    photo = FacePhoto(
-        domain=domain,
-        person=person,
-        content_hash=content_hash,
-        source_name=record.identity[:500],
-        status=FacePhoto.Status.EMBEDDED if record.embedding is not None else FacePhoto.Status.NO_FACE,
-        reason="" if record.embedding is not None else "no face in the PKL record",
+def _store(model_name, record, data, content_hash, person) -> None:
+    face = Face(box=record.box, confidence=0.0, embedding=record.embedding) if record.embedding is not None else None
+    photo_import(
+        person=person, content_hash=content_hash, source_name=record.identity, model_name=model_name,
+        face=face,  # confidence 0: DeepFace's datastore does not keep it
+        data=data, extension=Path(record.identity).suffix.lstrip(".").lower()[:5] or "img",
     )
-    if data is not None:
-        extension = Path(record.identity).suffix.lstrip(".").lower()[:5] or "img"
-        photo.image.save(f"{content_hash}.{extension}", ContentFile(data), save=False)
-    photo.save()
-    if record.embedding is not None:
-        FaceEmbedding.objects.create(
-            photo=photo, person=person, domain=domain, model_name=model_name, embedding=record.embedding,
-            box_x=record.box["x"], box_y=record.box["y"], box_w=record.box["w"], box_h=record.box["h"],
-            detection_confidence=0.0,  # DeepFace's datastore does not keep it
-        )
 
 
 def records_summary(records: list[Record]) -> tuple[int, int]:

@@ -1,8 +1,9 @@
 """Gallery services: the one way in for every change to the gallery's data.
 
-Views, the admin, Celery tasks, management commands and importers write domains, persons, photos,
-faces, task records and API keys only by calling these functions; none writes a row itself. Import
-them from here (``from gallery import services`` or ``from gallery.services import person_create``);
+Views, Celery tasks, management commands and importers write domains, persons, photos, faces, task
+records and API keys only by calling these functions; none writes a row itself. The admin does too,
+beyond the fields of a row's own change form, which it saves as Django's admin does. Import them
+from here (``from gallery import services`` or ``from gallery.services import person_create``);
 each module owns one concern:
 
 - ``domains``: creating domains, their vector indexes;
@@ -28,7 +29,7 @@ from gallery.services.erasure import (
     photo_remove,
     photos_remove,
 )
-from gallery.services.keys import api_key_create, api_key_issue
+from gallery.services.keys import api_key_create, api_key_issue, api_key_used
 from gallery.services.model_switch import domain_model_flip, domain_model_switch, domain_reembed
 from gallery.services.persons import ExternalIdTaken, person_create, person_get_or_create, person_merge, person_update
 from gallery.services.photos import (
@@ -56,6 +57,7 @@ __all__ = [
     "UploadedPhoto",
     "api_key_create",
     "api_key_issue",
+    "api_key_used",
     "domain_create",
     "domain_get_or_create",
     "domain_index_ensure",

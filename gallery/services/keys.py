@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import transaction
+from django.utils import timezone
 
 from gallery.models import ApiKey, Domain
 
@@ -26,6 +27,13 @@ def api_key_issue(*, key: ApiKey) -> str:
     key.prefix, key.key_hash = secret[:12], ApiKey.hash_key(secret)
     key.save()
     return secret
+
+
+def api_key_used(*, key: ApiKey) -> None:
+    """Record that ``key`` authenticated a request now. It costs a write, so at most once a minute."""
+    now = timezone.now()
+    if key.last_used is None or (now - key.last_used).total_seconds() > 60:
+        ApiKey.objects.filter(pk=key.pk).update(last_used=now)
 
 
 def _secret() -> str:

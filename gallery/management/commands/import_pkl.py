@@ -1,7 +1,6 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from faces.models_zoo import MODEL_DIMENSIONS, ModelUnavailable
 from gallery.models import Domain, GalleryTask
@@ -13,7 +12,7 @@ from gallery.pkl_import import (
     records_load,
     records_summary,
 )
-from gallery.services import domain_create
+from gallery.services import domain_create, gallery_task_finish, gallery_task_start
 
 
 class Command(BaseCommand):
@@ -47,18 +46,16 @@ class Command(BaseCommand):
         persons, faces = records_summary(records)
         self.stdout.write(f"{file.name}: {len(records)} record(s), {faces} with a face, {persons} person(s)")
         target = self._domain(domain, model, detector or file_detector)
-        record = GalleryTask.objects.create(
-            kind=GalleryTask.Kind.IMPORT_PKL, domain=target, status=GalleryTask.Status.RUNNING,
-            total=len(records), started=timezone.now(), params={"file": str(file), "model": model},
+        record = gallery_task_start(
+            kind=GalleryTask.Kind.IMPORT_PKL, domain=target, total=len(records),
+            params={"file": str(file), "model": model},
         )
         try:
             counts = pkl_import(domain=target, model_name=model, records=records, source=str(file))
         except PklError as exc:
-            GalleryTask.objects.filter(pk=record.pk).update(status=GalleryTask.Status.FAILED, error=str(exc))
+            gallery_task_finish(task=record, status=GalleryTask.Status.FAILED, error=str(exc))
             raise CommandError(str(exc)) from None
-        GalleryTask.objects.filter(pk=record.pk).update(
-            status=GalleryTask.Status.DONE, done=len(records), finished=timezone.now(), result=dict(counts)
-        )
+        gallery_task_finish(task=record, status=GalleryTask.Status.DONE, done=len(records), result=dict(counts))
         self.stdout.write(
             f"imported {counts['imported']} face(s) into {target.slug!r} ({model}); "
             f"{counts['skipped']} already present, {counts['no_face']} record(s) without a face"

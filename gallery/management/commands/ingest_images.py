@@ -6,12 +6,18 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
-from django.utils import timezone
 from tqdm import tqdm
 
 from gallery.ingest import NAME_STYLES, batches, discover, ingest_batch, worker_ingest, worker_init
-from gallery.models import Domain, GalleryTask, Person
-from gallery.services import domain_get_or_create, person_get_or_create
+from gallery.models import Domain, GalleryTask
+from gallery.services import (
+    domain_get_or_create,
+    gallery_task_advance,
+    gallery_task_finish,
+    gallery_task_start,
+    person_get_or_create,
+    persons_remove_empty,
+)
 
 # Failures kept on the ingest's task record (the admin shows them); --report has them all.
 FAILURES_KEPT = 200
@@ -98,9 +104,9 @@ class Command(BaseCommand):
         target = self._domain(domain)
         persons = {name: person_get_or_create(domain=target, name=name) for name in names}
         person_ids = {name: person.id for name, (person, _) in persons.items()}
-        record = GalleryTask.objects.create(
-            kind=GalleryTask.Kind.INGEST, domain=target, status=GalleryTask.Status.RUNNING, total=len(photos),
-            started=timezone.now(), params={"dir": str(dir), "workers": workers, "async": queue},
+        record = gallery_task_start(
+            kind=GalleryTask.Kind.INGEST, domain=target, total=len(photos),
+            params={"dir": str(dir), "workers": workers, "async": queue},
         )
         started = time.monotonic()
         jobs = list(batches(photos, batch_size))
@@ -108,8 +114,7 @@ class Command(BaseCommand):
         elapsed = time.monotonic() - started
         self._finish(record, counts, failures, report)
         # Persons created for this run whose every photo failed are not left behind empty.
-        created = [person.id for person, is_new in persons.values() if is_new]
-        Person.objects.filter(id__in=created, photos__isnull=True).delete()
+        persons_remove_empty(person_ids=[person.id for person, is_new in persons.values() if is_new])
         self._summary(photos, names, counts, failures, elapsed)
 
     def _dry_run(self, dir, photos, names, slug):
@@ -141,7 +146,7 @@ class Command(BaseCommand):
             bar.update(len(results))
             bar.set_postfix(added=counts["added"] + counts["queued"], skipped=counts["skipped"],
                             failed=counts["failed"], refresh=False)
-            GalleryTask.objects.filter(pk=record.pk).update(done=sum(counts.values()))
+            gallery_task_advance(task=record, by=len(results))
         bar.close()
         return counts, failures
 
@@ -168,12 +173,10 @@ class Command(BaseCommand):
                 writer = csv.writer(handle)
                 writer.writerow(["file", "outcome", "reason"])
                 writer.writerows((result.path, result.outcome, result.reason) for result in failures)
-        GalleryTask.objects.filter(pk=record.pk).update(
-            status=GalleryTask.Status.DONE, finished=timezone.now(), result={
-                "counts": dict(counts),
-                "failures": [[r.path, r.outcome, r.reason] for r in failures[:FAILURES_KEPT]],
-            },
-        )
+        gallery_task_finish(task=record, status=GalleryTask.Status.DONE, result={
+            "counts": dict(counts),
+            "failures": [[r.path, r.outcome, r.reason] for r in failures[:FAILURES_KEPT]],
+        })
 
     def _summary(self, photos, names, counts, failures, elapsed):
         if failures:

@@ -1,0 +1,91 @@
+"""Domains in the admin: a model whose weights are missing is refused, and changing a domain's model
+or detector starts a switch (services.domain_model_switch) instead of saving the new one at once."""
+
+from django import forms
+from django.contrib import admin
+from django.db import transaction
+from django.db.models import Count, F, Q
+
+from faces.models_zoo import ModelUnavailable, check_available
+from gallery import services
+from gallery.models import Domain
+
+
+class DomainForm(forms.ModelForm):
+    class Meta:
+        model = Domain
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        try:
+            check_available(data.get("model_name", ""), data.get("detector", ""))
+        except ModelUnavailable as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    form = DomainForm
+    list_display = ["slug", "name", "model_name", "detector", "threshold_display", "switching_to", "active",
+                    "person_count", "photo_count", "face_count"]
+    list_filter = ["active", "model_name"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["pending_model", "pending_detector", "created"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            n_persons=Count("persons", distinct=True),
+            n_photos=Count("photos", distinct=True),
+            n_faces=Count("faces", filter=Q(faces__model_name=F("model_name")), distinct=True),
+        )
+
+    @admin.display(description="threshold")
+    def threshold_display(self, obj: Domain) -> float:
+        return obj.effective_threshold
+
+    @admin.display(description="switching to")
+    def switching_to(self, obj: Domain) -> str:
+        return f"{obj.pending_model}/{obj.pending_detector}" if obj.pending_model else "-"
+
+    @admin.display(description="persons", ordering="n_persons")
+    def person_count(self, obj: Domain) -> int:
+        return obj.n_persons
+
+    @admin.display(description="photos", ordering="n_photos")
+    def photo_count(self, obj: Domain) -> int:
+        return obj.n_photos
+
+    @admin.display(description="faces", ordering="n_faces")
+    def face_count(self, obj: Domain) -> int:
+        return obj.n_faces
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["model_name"].help_text = (
+            "DeepFace recognition model. Changing it (or the detector) re-embeds every photo in the background; "
+            "searches keep using the current model until the new vectors are complete."
+        )
+        return form
+
+    def delete_model(self, request, obj: Domain):
+        services.domain_remove(domain=obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for domain in queryset:
+            services.domain_remove(domain=domain)
+
+    def save_model(self, request, obj: Domain, form, change):
+        switch = change and ({"model_name", "detector"} & set(form.changed_data))
+        if switch:
+            new = (obj.model_name, obj.detector)
+            obj.model_name, obj.detector = form.initial["model_name"], form.initial["detector"]
+        super().save_model(request, obj, form, change)
+        if switch:
+            task = services.domain_model_switch(domain=obj, model_name=new[0], detector=new[1])
+            if task is not None:
+                self.message_user(request, f"Re-embedding {obj.slug} with {new[0]}/{new[1]} in the background "
+                                  f"(task {task.pk}); searches switch when it is complete.")

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.env import ROOT, use_bench_database
+from bench.report import machine, markdown, targets
 
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
@@ -226,92 +224,6 @@ def bench_ingest(*, variants: int) -> dict:
         "runs": {str(w): [{"photos_per_s": rate, "wall_s": round(wall, 1)} for rate, wall in runs[w]] for w in runs},
         "how": "manage.py ingest_images DIR --workers N into a fresh domain, in the order 1, 2, 2, 1; its own photos/s",
     }
-
-
-# --- report -----------------------------------------------------------------------------------------
-
-
-def machine() -> dict:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname='vector')")
-        postgres, pgvector = cursor.fetchone()
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
-    memory_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gb": round(memory_kb / 1024 / 1024, 1),
-        "python": platform.python_version(),
-        "postgres": postgres,
-        "pgvector": pgvector,
-        "commit": commit,
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def targets(results: dict) -> list[dict]:
-    """Every target of the issue, with the measured value and whether it holds."""
-    checks = []
-
-    def check(name: str, value, target: str, ok: bool) -> None:
-        checks.append({"figure": name, "value": value, "target": target, "ok": bool(ok)})
-
-    if "recognize" in results:
-        r = results["recognize"]
-        check("recognize.ratio_to_floor", r["ratio_to_floor"], "<= 1.3", r["ratio_to_floor"] <= 1.3)
-        c = results["cold_start"]
-        check("cold_start.first_request_ratio", c["first_request_ratio"], "<= 1.5", c["first_request_ratio"] <= 1.5)
-        m = results["rss_mb"]
-        check("rss_mb growth over 1,000 requests", m["growth_over_requests"], "<= 50 MB", m["growth_over_requests"] <= 50)
-        check("rss_mb growth 30k -> 300k faces", m["growth_30k_to_300k"], "<= 50 MB", m["growth_30k_to_300k"] <= 50)
-    if "deepface_find" in results:
-        f = results["deepface_find"]
-        check("deepface_find.speedup", f["speedup"], ">= 10", f["speedup"] >= 10)
-    for row in results.get("search", []):
-        if row["n_per_domain"] == 30_000:
-            check(f"search p50_ms {row['domain']}", row["p50_ms"], "<= 5 ms", row["p50_ms"] <= 5)
-        check(f"search recall_at_10 {row['domain']}", row["recall_at_10"], ">= 0.99", row["recall_at_10"] >= 0.99)
-    if "ingest" in results:
-        i = results["ingest"]
-        check("ingest.scaling", i["scaling"], ">= 1.6", i["scaling"] >= 1.6)
-    return checks
-
-
-def markdown(results: dict) -> str:
-    lines = [
-        "# facerec benchmark results",
-        "",
-        f"Run {results['when']} on {results['machine']['cpu']} ({results['machine']['cores']} cores, "
-        f"{results['machine']['memory_gb']} GB), PostgreSQL {results['machine']['postgres']}, pgvector "
-        f"{results['machine']['pgvector']}, commit {results['machine']['commit']}"
-        f"{' — QUICK mode' if results['quick'] else ''}. Command: `{results['command']}`.",
-        "",
-        "## Targets",
-        "",
-        "| figure | value | target | holds |",
-        "|---|---|---|---|",
-    ]
-    lines += [f"| {t['figure']} | {t['value']} | {t['target']} | {'yes' if t['ok'] else '**NO**'} |" for t in results["targets"]]
-    if results.get("search"):
-        lines += ["", "## Search (ANN vs exact, per domain)", "",
-                  "| domain | faces | dim | p50 ms | p95 ms | recall@10 | worst query | same answer | top-1 agreement | exact p50 ms |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [
-            f"| {r['domain']} | {r['n_per_domain']:,} | {r['dim']} | {r['p50_ms']} | {r['p95_ms']} | {r['recall_at_10']} | "
-            f"{r['min_recall_at_10']} | {r['match_agreement']} | {r['top1_agreement']} | {r['exact_p50_ms']} |"
-            for r in results["search"]
-        ]
-        lines += ["", f"{results['search'][0]['domains']} domains, {results['search'][0]['table_faces']:,} faces of two "
-                  "models in one table. recall@10 = share of the exact 10 nearest faces that ANN returns; same answer = "
-                  "share of queries matched to the same person (or unknown) both ways."]
-    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "ingest"):
-        if section in results:
-            lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

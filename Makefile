@@ -32,8 +32,10 @@ stop: install
 test: weights
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, and the import contracts that keep the layers' arrows pointing down (pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: weights
 	$(PY) -m bench.run

@@ -80,7 +80,7 @@ def _members(entry: dict, *, group: bool = True) -> list[psutil.Process]:
     members = [leader] if leader is not None else []
     if group:
         # A process group id is not reused while any member lives, so these are the leader's.
-        members += [p for p in psutil.process_iter() if p.pid != pid and _pgid(p.pid) == pid and _alive(p)]
+        members += [p for p in psutil.process_iter() if p.pid != pid and _pgid(p.pid) == pid and process_alive(p)]
     return members
 
 
@@ -89,16 +89,16 @@ def _end(processes: list[psutil.Process], grace: float) -> None:
     whatever is still alive after ``grace`` seconds."""
     if not processes:
         return
-    for process in processes[:1] if _alive(processes[0]) else processes:
+    for process in processes[:1] if process_alive(processes[0]) else processes:
         _signal(process, "terminate")
     deadline = time.monotonic() + grace
-    while any(_alive(p) for p in processes) and time.monotonic() < deadline:
+    while any(process_alive(p) for p in processes) and time.monotonic() < deadline:
         time.sleep(0.1)
     for process in processes:
-        if _alive(process):
+        if process_alive(process):
             _signal(process, "kill")
     deadline = time.monotonic() + 5
-    while any(_alive(p) for p in processes) and time.monotonic() < deadline:
+    while any(process_alive(p) for p in processes) and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
@@ -107,10 +107,10 @@ def _process(pid: int) -> psutil.Process | None:
         process = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return None
-    return process if _alive(process) else None
+    return process if process_alive(process) else None
 
 
-def _alive(process: psutil.Process) -> bool:
+def process_alive(process: psutil.Process) -> bool:
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -25,6 +25,7 @@ import requests
 from django.conf import settings
 
 from facerec import embedded
+from facerec.stack import process_alive
 
 ROOT = Path(__file__).resolve().parents[2]
 # Inherited settings that would point the scratch stack at this session's servers or files.
@@ -83,14 +84,7 @@ def _alive_from_pidfile(path: Path) -> psutil.Process | None:
         process = psutil.Process(int(path.read_text().split()[0]))
     except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
         return None
-    return process if _alive(process) else None
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    return process if process_alive(process) else None
 
 
 def servers_running(var: Path) -> list[str]:
@@ -146,7 +140,7 @@ def kill_leftovers(run: subprocess.Popen, processes: list[psutil.Process]) -> No
         processes = processes + psutil.Process(run.pid).children(recursive=True)
         run.kill()
     for process in processes:
-        if process and _alive(process):
+        if process and process_alive(process):
             process.kill()
 
 
@@ -181,7 +175,7 @@ def test_make_stop_stops_everything_make_run_started_quietly(scratch):
     output.join()
     print(f"make stop took {took:.1f}s:\n{stop.stdout}")
 
-    assert [" ".join(p.cmdline()) for p in processes if _alive(p)] == []
+    assert [" ".join(p.cmdline()) for p in processes if process_alive(p)] == []
     assert port_is_free(port)
     assert servers_running(scratch) == []
     assert not (scratch / "pgdata" / "postmaster.pid").exists()
@@ -217,7 +211,7 @@ def test_make_stop_ends_web_and_worker_left_by_a_killed_run_stack(scratch):
     finally:
         kill_leftovers(run, orphans)
 
-    assert [" ".join(p.cmdline()) for p in orphans if _alive(p)] == []
+    assert [" ".join(p.cmdline()) for p in orphans if process_alive(p)] == []
     assert port_is_free(port)
     assert servers_running(scratch) == []
 

@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -57,7 +58,17 @@ RULES = [
     Rule("nearest face, margin 0.01", margin=0.01),
     Rule("nearest face, margin 0.02", margin=0.02),
 ]
+# The thresholds measured, for Dlib's cosine distances (default 0.07); another model's grid is this
+# one scaled to its default threshold.
 THRESHOLDS = sorted({*np.round(np.arange(0.02, 0.1201, 0.005), 3).tolist(), 0.15, 0.18, 0.2})
+GRID_DEFAULT = 0.07
+
+
+def threshold_grid(default: float) -> list[float]:
+    scale = default / GRID_DEFAULT
+    return sorted({*(round(t * scale, 4) for t in THRESHOLDS), round(default, 4)})
+
+
 # dlib's documented same-person rule is a Euclidean distance below 0.6 between its vectors. On unit
 # vectors |a - b|^2 = 2 (1 - cos), which would make it a cosine distance of 0.6^2 / 2 = 0.18; but
 # dlib's vectors are not unit vectors (their norm is about 1.5, measured in the pairs section), and
@@ -104,9 +115,10 @@ def subject_vectors(faces: dict[Path, PhotoFaces], names: dict[str, Path]) -> di
     return {name: (unit(faces[path].subject.embedding) if faces[path].subject else None) for name, path in names.items()}
 
 
-def open_set(vectors, splits, *, rules: list[Rule], thresholds: list[float]) -> dict:
+def open_set(vectors, splits, *, rules: list[Rule], thresholds: list[float], default: float) -> dict:
     """Per rule and photos per person: the shares at every threshold, pooled over the splits, on
-    all the known queries (``roc``) and on the held-out ones every photo count shares (``trend``)."""
+    all the known queries (``roc``) and, for thresholds near ``default``, on the held-out ones every
+    photo count shares (``trend``)."""
     result = {}
     for rule in rules:
         per_count = {}
@@ -126,7 +138,7 @@ def open_set(vectors, splits, *, rules: list[Rule], thresholds: list[float]) -> 
                     trend[t].add(tally(held, threshold=t, margin=rule.margin))
             per_count[str(n)] = {
                 "roc": [{"threshold": t, **roc[t].shares()} for t in thresholds],
-                "trend": [{"threshold": t, **trend[t].shares()} for t in thresholds],
+                "trend": [{"threshold": t, **trend[t].shares()} for t in thresholds if 0.6 <= t / default <= 1.25],
             }
         result[rule.name] = per_count
     return result
@@ -206,7 +218,7 @@ def groups_recall(variant, groups, cache: FaceCache) -> dict:
     return {"rows": [row.as_dict() for row in rows], "totals": totals(rows)}
 
 
-def measure_variant(variant, photos, groups, splits, closed_splits, *, cache: FaceCache, rules, thresholds) -> dict:
+def measure_variant(variant, photos, groups, splits, closed_splits, *, cache: FaceCache, rules, thresholds, default: float) -> dict:
     names = {photo.name: photo.path for photo in photos}
     log(f"{variant.name}: embedding {len(names)} photos")
     faces = embed_photos(variant, list(names.values()), cache=cache, log=log)
@@ -224,7 +236,7 @@ def measure_variant(variant, photos, groups, splits, closed_splits, *, cache: Fa
         "timings": timings(faces),
         "pairs": pair_distances(vectors, raw, thresholds),
         "closed_set": closed_set(vectors, closed_splits, rules=rules),
-        "open_set": open_set(vectors, splits, rules=rules, thresholds=thresholds),
+        "open_set": open_set(vectors, splits, rules=rules, thresholds=thresholds, default=default),
     }
     if groups:
         result["groups"] = groups_recall(variant, groups, cache)
@@ -355,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = sorted({int(n) for n in args.photos.split(",")} | {args.default_photos})
     splits = make_splits(people, splits=args.splits, photo_counts=counts, seed=args.seed, enrol_share=args.enrol_share)
     closed_splits = make_splits(people, splits=args.splits, photo_counts=counts, seed=args.seed, enrol_share=1.0)
-    thresholds = sorted({*THRESHOLDS, round(threshold, 4), round(DLIB_COSINE, 4)})
+    thresholds = sorted({*threshold_grid(threshold), round(DLIB_COSINE, 4)})
     cache = FaceCache(None if args.no_cache else args.cache)
     product = ProductVariant(model_name=model, detector=detector)
     variants = [product] + [v for v in (research_variant(name) for name in args.variants.split(",")) if v is not None]
@@ -389,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     product_vectors = None
     for variant in variants:
         results["variants"][variant.name], vectors = measure_variant(
-            variant, photos, groups, splits, closed_splits, cache=cache, rules=RULES, thresholds=thresholds
+            variant, photos, groups, splits, closed_splits, cache=cache, rules=RULES, thresholds=thresholds, default=threshold
         )
         product_vectors = product_vectors or vectors
     if args.e2e:
@@ -409,9 +421,14 @@ def write(results: dict, output: Path) -> None:
     from bench.eval_report import markdown
 
     output.mkdir(parents=True, exist_ok=True)
-    (output / "eval.json").write_text(json.dumps(results, indent=1) + "\n")
+    (output / "eval.json").write_text(_one_row_per_line(json.dumps(results, indent=1)) + "\n")
     (output / "eval.md").write_text(markdown(results))
     log(f"wrote {output / 'eval.json'} and eval.md in {results['duration_s']:.0f}s")
+
+
+def _one_row_per_line(text: str) -> str:
+    """Innermost objects (a threshold's shares, a photo's recall) on one line each."""
+    return re.sub(r"\{\n\s+([^{}\[\]]*?)\n\s*\}", lambda m: "{" + " ".join(part.strip() for part in m.group(1).split("\n")) + "}", text)
 
 
 def exit_status(results: dict, *, strict: bool) -> int:

@@ -100,6 +100,7 @@ SETTINGS = [
     Setting("dlib HOG, 800 px, 1 upsampling", 800, dlib_hog(1)),
     Setting("dlib HOG, 1024 px, 0 upsampling", 1024, dlib_hog(0)),
     Setting("dlib HOG, 1024 px, 1 upsampling", 1024, dlib_hog(1)),
+    Setting("dlib HOG, 1280 px, 0 upsampling", 1280, dlib_hog(0)),
     Setting("dlib HOG, original size, 0 upsampling", None, dlib_hog(0)),
     Setting("dlib HOG, original size, 1 upsampling", None, dlib_hog(1)),
     Setting("dlib CNN (mmod), 640 px, 0 upsampling", 640, dlib_cnn(0)),

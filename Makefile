@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install weights run stop test lint bench bench-quick soak clean
+.PHONY: install weights run stop test lint bench bench-quick eval soak clean
 
 install: $(STAMP)
 
@@ -42,6 +42,12 @@ bench: weights
 
 bench-quick: weights
 	$(PY) -m bench.run --quick
+
+# Accuracy on labelled real photos (minutes): known people named right, strangers named, by rule,
+# threshold and photos per person; group-photo face recall; one split checked end to end through
+# the real services. EVAL_ARGS=... adds options (e.g. --data DIR --variants product,chip).
+eval: weights
+	$(PY) -m bench.eval --e2e $(EVAL_ARGS)
 
 # 8 clients, 2 minutes of mixed recognize / add photo / remove person against real gunicorn.
 soak: weights

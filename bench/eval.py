@@ -9,7 +9,7 @@ Data: labelled photos (``DIR/<person>/<photo>.jpg``, or ``DIR/identities/...``, 
 repository or above it.
 
 What it measures, for the product's default domain settings (model, detector, threshold):
-- each photo's faces come from the product's own pipeline (recognition.services.detect_faces, the
+- each photo's faces come from the product's own pipeline (faces.pipeline.detect_faces, the
   function photo_add and recognize call), computed once per photo and cached in var/eval-cache;
 - open-set identification over ``--splits`` random splits: half the people enrolled with n photos
   each (``--photos``), the others strangers; for every decision rule of bench.eval_decision and

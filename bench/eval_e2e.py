@@ -81,9 +81,9 @@ def e2e_check(
 
 def _product_answer(answer) -> tuple[str | None, str | None, float | None]:
     """(matched person, nearest person, its distance) for the photo's largest face."""
-    if not answer:
+    if not answer.faces:
         return None, None, None
-    face = answer[0]
+    face = answer.faces[0]
     nearest = face.candidates[0] if face.candidates else None
     return (
         face.match.person.name if face.match else None,

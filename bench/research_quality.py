@@ -45,7 +45,7 @@ def degraded_vectors(photos, chip_faces, *, size: int | None = None, blur: float
 
     from bench.eval_protocol import unit
     from bench.research_chip import CHIP_PADDING, CHIP_SIZE, DlibModels
-    from recognition.images import decode_image
+    from faces.images import decode_image
 
     models = DlibModels.get()
     vectors, sharpness = {}, []

@@ -74,8 +74,8 @@ def main() -> None:
     from bench.eval import default_data
     from bench.eval_data import load_identities
     from bench.research_chip import DlibModels
-    from recognition.images import decode_image
-    from recognition.pipeline import get_pipeline
+    from faces.images import decode_image
+    from faces.pipeline import get_pipeline
 
     pipeline, models = get_pipeline("Dlib", "dlib"), DlibModels.get()
     rows = []

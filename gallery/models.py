@@ -173,7 +173,8 @@ class FaceEmbedding(models.Model):
     # faces.quality's record against the domain's bar when stored (null: stored before quality
     # was measured, or imported from a PKL gallery). A face below the bar is kept, not searched.
     quality = models.JSONField(null=True, blank=True)
-    searchable = models.BooleanField(default=True, help_text="False: below the domain's quality bar, never returned")
+    # db_default: rows written by COPY (bench, bulk loads) are searchable as before
+    searchable = models.BooleanField(default=True, db_default=True, help_text="False: below the domain's quality bar, never returned")
     created = models.DateTimeField(auto_now_add=True)
 
     objects = FaceEmbeddingQuerySet.as_manager()

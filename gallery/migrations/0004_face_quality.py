@@ -35,6 +35,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             "faceembedding",
             "searchable",
-            models.BooleanField(default=True, help_text="False: below the domain's quality bar, never returned"),
+            models.BooleanField(default=True, db_default=True, help_text="False: below the domain's quality bar, never returned"),
         ),
     ]

@@ -56,6 +56,16 @@ COMPARE_REQUESTS = Counter(
     "Compare requests by outcome: same, different, or the error code.",
     ["route", "outcome"],
 )
+DETECT_REQUESTS = Counter(
+    "facerec_detect_requests_total",
+    "Detect requests by outcome: faces, no_face, or the error code of a refused request.",
+    ["route", "outcome"],
+)
+FACE_QUALITY_ISSUES = Counter(
+    "facerec_face_quality_issues_total",
+    "Faces answered by detect below their domain's quality bar, by issue (too_small, blurry, profile).",
+    ["issue"],
+)
 INGEST_PHOTOS = Counter(
     "facerec_ingest_photos_total",
     "Face photos stored, by status (embedded, no_face, failed, pending).",
@@ -121,6 +131,14 @@ def compare_observed(*, route: str, outcome: str) -> None:
     COMPARE_REQUESTS.labels(route=route, outcome=outcome).inc()
 
 
+def detect_observed(*, route: str, faces: list[dict]) -> None:
+    """Record an answered detect: its outcome and each face's quality issues."""
+    DETECT_REQUESTS.labels(route=route, outcome="faces" if faces else "no_face").inc()
+    for face in faces:
+        for issue in (face.get("quality") or {}).get("issues", []):
+            FACE_QUALITY_ISSUES.labels(issue=issue).inc()
+
+
 def error_code(response) -> str:
     """The ``error.code`` of an error response of the API's contract."""
     data = getattr(response, "data", None)
@@ -172,6 +190,18 @@ class RecognizeMetrics:
             observed = (data.get("timings_ms", {}), [face.get("match") is not None for face in data.get("faces", [])])
         if observed is not None:
             recognize_observed(route=self.metrics_route, stages_ms=observed[0], faces=observed[1])
+        return response
+
+
+class DetectMetrics:
+    metrics_route = "api_v1"
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:
+            DETECT_REQUESTS.labels(route=self.metrics_route, outcome=error_code(response)).inc()
+        elif isinstance(getattr(response, "data", None), dict):
+            detect_observed(route=self.metrics_route, faces=response.data.get("faces", []))
         return response
 
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from faces.alignment import deepface_crops
 from faces.images import DecodedImage, decode_image
 from faces.models_zoo import check_available
+from faces.quality import FaceQuality, face_quality
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Face:
     box: dict[str, int]  # x, y, w, h in the coordinates of the image passed in
     confidence: float
     embedding: np.ndarray
+    landmarks: list[list[float]] | None = None  # dlib's 5 points, [x, y] each, when the detector gives them
+    quality: FaceQuality | None = None  # faces.quality; every face the pipeline finds has one
 
     @property
     def area(self) -> int:
@@ -71,15 +74,21 @@ class FacePipeline:
         started = time.perf_counter()
         embeddings = self._embed(crops)
         timer.add("embed", started)
-        return [
+        faces = [
             Face(box=_box(area, bgr.shape), confidence=float(area.confidence or 0.0), embedding=vector)
             for area, vector in zip(kept, embeddings, strict=True)
         ]
+        return [_with_quality(rgb, face) for face in faces]
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
         output = self.recognizer.forward(np.concatenate(crops, axis=0))
         vectors = np.asarray(output, dtype=np.float32)
         return vectors.reshape(len(crops), -1)
+
+
+def _with_quality(rgb: np.ndarray, face: Face) -> Face:
+    quality = face_quality(rgb, face.box, landmarks=face.landmarks, confidence=face.confidence)
+    return replace(face, quality=quality)
 
 
 def _box(area, shape: tuple[int, ...]) -> dict[str, int]:
@@ -125,4 +134,5 @@ def _to_original(face: Face, scale: float) -> Face:
     if scale == 1.0:
         return face
     box = {key: int(round(value / scale)) for key, value in face.box.items()}
-    return Face(box=box, confidence=face.confidence, embedding=face.embedding)
+    quality = face.quality and replace(face.quality, size=min(box["w"], box["h"]))  # in the photo's pixels
+    return replace(face, box=box, quality=quality)

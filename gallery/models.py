@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from pgvector.django import VectorField
 
+from faces import quality
 from gallery.querysets import FaceEmbeddingQuerySet
 
 
@@ -26,6 +27,18 @@ class Domain(models.Model):
         help_text="Cosine distance at or below which a face matches; empty uses the model's DeepFace default.",
     )
     active = models.BooleanField(default=True)
+    # The quality bar (faces.quality): a face below it is never matched by recognize and is stored
+    # but not searchable at enrolment. 0 turns a check off; domains that existed before the bar
+    # have 0 everywhere (migration 0004), so they answer as they did.
+    min_face_size = models.PositiveIntegerField(
+        default=quality.MIN_FACE_SIZE, help_text="Pixels, the face box's shorter side; 0: no check"
+    )
+    min_sharpness = models.FloatField(
+        default=quality.MIN_SHARPNESS, help_text="Variance of the Laplacian of the face at 128 px; 0: no check"
+    )
+    max_yaw = models.FloatField(
+        default=quality.MAX_YAW, help_text="Degrees the head may turn from frontal (from landmarks); 0: no check"
+    )
     # Switching model: the photos are re-embedded with the pending model in the background while
     # search keeps using model_name; the last step makes the pending model the serving one.
     pending_model = models.CharField(
@@ -45,6 +58,12 @@ class Domain(models.Model):
         from faces.models_zoo import default_threshold
 
         return self.threshold if self.threshold is not None else default_threshold(self.model_name)
+
+    @property
+    def quality_bar(self) -> quality.QualityBar:
+        return quality.QualityBar(
+            min_face_size=self.min_face_size, min_sharpness=self.min_sharpness, max_yaw=self.max_yaw
+        )
 
 
 class Person(models.Model):
@@ -151,6 +170,11 @@ class FaceEmbedding(models.Model):
     box_w = models.IntegerField()
     box_h = models.IntegerField()
     detection_confidence = models.FloatField()
+    # faces.quality's record against the domain's bar when stored (null: stored before quality
+    # was measured, or imported from a PKL gallery). A face below the bar is kept, not searched.
+    quality = models.JSONField(null=True, blank=True)
+    # db_default: rows written by COPY (bench, bulk loads) are searchable as before
+    searchable = models.BooleanField(default=True, db_default=True, help_text="False: below the domain's quality bar, never returned")
     created = models.DateTimeField(auto_now_add=True)
 
     objects = FaceEmbeddingQuerySet.as_manager()

@@ -11,9 +11,10 @@ casts the column to the model's dimension as the index expression does. Small do
 to the planner, which reads them through the btree (domain, model) index and sorts: exact and
 cheaper than a graph walk.
 
-The only filter left after the index scan is "the person is active"; iterative index scans
+The only filters left after the index scan are "the person is active" and "the face is
+searchable" (not below its domain's quality bar); iterative index scans
 (pgvector 0.8, ``hnsw.iterative_scan``) keep the scan going when inactive persons' faces are
-skipped, so they cannot crowd the active ones out of the candidate list.
+skipped, so they cannot crowd the others out of the candidate list.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def candidates_sql(*, domain_id: int, model_name: str, limit: int, exact: bool) 
     return f"""
         SELECT f.id, f.person_id, ({distance}) AS distance
         FROM gallery_faceembedding f JOIN gallery_person p ON p.id = f.person_id
-        WHERE f.domain_id = {int(domain_id)} AND f.model_name = '{model_name}' AND p.active
+        WHERE f.domain_id = {int(domain_id)} AND f.model_name = '{model_name}' AND p.active AND f.searchable
           AND p.domain_id = {int(domain_id)}
         ORDER BY {order}
         LIMIT {int(limit)}"""

@@ -2,13 +2,15 @@
 the schema drf-spectacular publishes for it, so the two cannot drift apart (tests/ops/test_openapi.py
 checks real answers against the schema).
 
-``BoxSerializer`` is also recognition's: a face box is the same shape in every answer.
+``BoxSerializer`` and ``QualitySerializer`` are also recognition's: a face box and a face's quality
+are the same shape in every answer.
 """
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
+from faces.quality import ISSUES as QUALITY_ISSUES
 from gallery.models import FacePhoto, GalleryTask
 
 
@@ -24,6 +26,19 @@ class BoxSerializer(serializers.Serializer):
     y = serializers.IntegerField()
     w = serializers.IntegerField()
     h = serializers.IntegerField()
+
+
+# A faces.quality record (FaceQuality.as_dict): measurements and issues against a domain's bar.
+class QualitySerializer(serializers.Serializer):
+    size = serializers.IntegerField(help_text="The face box's shorter side, in the photo's pixels")
+    sharpness = serializers.FloatField(help_text="Variance of the Laplacian of the grey face resized to 128 px")
+    yaw = serializers.FloatField(allow_null=True, help_text="Degrees, head turned (from landmarks); null: unknown")
+    roll = serializers.FloatField(allow_null=True, help_text="Degrees, head tilted (from landmarks); null: unknown")
+    detection_confidence = serializers.FloatField()
+    issues = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(QUALITY_ISSUES)),
+        help_text="Below the domain's quality bar: too_small, blurry, profile; empty: the face meets it",
+    )
 
 
 # A Domain annotated with person_count and photo_count. (Comments, not docstrings, on these classes:
@@ -63,6 +78,8 @@ class FaceSerializer(serializers.Serializer):
     model = serializers.CharField(source="model_name")
     box = BoxSerializer()
     detection_confidence = serializers.FloatField()
+    quality = QualitySerializer(allow_null=True, help_text="Null for faces stored before quality was measured")
+    searchable = serializers.BooleanField(help_text="False: below the domain's quality bar, never returned by search")
 
 
 # A FacePhoto, its faces prefetched.
@@ -70,7 +87,11 @@ class PhotoSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     person_id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=FacePhoto.Status.choices)
-    reason = serializers.CharField(allow_blank=True, help_text="Why a photo has no face or failed")
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text="Why a photo has no face or failed, or why its face is kept out of search "
+        "(\"face below the quality bar: too_small, blurry\")",
+    )
     source_name = serializers.CharField(allow_blank=True)
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)

@@ -1,4 +1,4 @@
-"""REST endpoints: recognize and compare (validate -> service -> serialize)."""
+"""REST endpoints: recognize, detect and compare (validate -> service -> serialize)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.errors import ApiError, NoFaceError
-from facerec.metrics import CompareMetrics, RecognizeMetrics
+from facerec.metrics import CompareMetrics, DetectMetrics, RecognizeMetrics
 from faces.images import ImageRejected
 from faces.models_zoo import ModelUnavailable
 from faces.pipeline import StageTimer
 from gallery.auth import domain_for_key
 from recognition import schemas, services
-from recognition.serializers import CompareOptions, CompareResponse, RecognizeOptions, RecognizeResponse
+from recognition.serializers import (
+    CompareOptions,
+    CompareResponse,
+    DetectOptions,
+    DetectResponse,
+    RecognizeOptions,
+    RecognizeResponse,
+)
 
 
 def read_image(request, validated: dict, field: str = "image") -> bytes:
@@ -82,6 +89,7 @@ class RecognizeApi(RecognizeMetrics, APIView):
                 threshold=threshold,
                 max_faces=data.get("max_faces"),
                 exact=data["exact"],
+                quality_check=data["quality_check"],
                 timer=timer,
             )
         timings = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
@@ -90,6 +98,28 @@ class RecognizeApi(RecognizeMetrics, APIView):
                 {"domain": domain, "threshold": threshold, "recognition": recognition, "timings_ms": timings}
             ).data
         )
+
+
+class DetectApi(DetectMetrics, APIView):
+    """POST /api/v1/detect: every face of a photo with its box, landmarks and quality; no search."""
+
+    class InputSerializer(DetectOptions):
+        image = serializers.FileField(required=False, allow_empty_file=True)
+        image_base64 = serializers.CharField(required=False, trim_whitespace=True)
+
+    @extend_schema(**schemas.DETECT)
+    def post(self, request):
+        started = time.perf_counter()
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        domain = domain_for_key(request.auth, data.get("domain"))
+        image = read_image(request, data)
+        timer = StageTimer()
+        with image_errors():
+            detection = services.detect(image, domain=domain, max_faces=data.get("max_faces"), timer=timer)
+        timings = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
+        return Response(DetectResponse({"domain": domain, "detection": detection, "timings_ms": timings}).data)
 
 
 class CompareApi(CompareMetrics, APIView):

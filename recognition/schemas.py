@@ -10,6 +10,9 @@ from recognition.serializers import (
     CompareJson,
     CompareMultipart,
     CompareResponse,
+    DetectJson,
+    DetectMultipart,
+    DetectResponse,
     LegacyRecognize,
     LegacyResponse,
     RecognizeJson,
@@ -23,6 +26,19 @@ RECOGNIZE = {
     "summary": "Find every face of a photo and the best matching persons of a domain",
     "request": {"multipart/form-data": RecognizeMultipart, "application/json": RecognizeJson},
     "responses": {200: RecognizeResponse, **errors(400, 401, 404, 413, 415, 503)},
+}
+
+DETECT = {
+    "tags": ["recognition"],
+    "operation_id": "detect",
+    "summary": "Find every face of a photo: boxes, landmarks and quality, no search",
+    "description": (
+        "What a client needs to crop, count or pre-check photos before enrolling them: the domain's detector "
+        "and quality bar apply (a face with quality issues would be stored but not searchable). Same "
+        "authentication, limits and errors as recognize."
+    ),
+    "request": {"multipart/form-data": DetectMultipart, "application/json": DetectJson},
+    "responses": {200: DetectResponse, **errors(400, 401, 404, 413, 415, 503)},
 }
 
 COMPARE = {

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN
 from faces.models_zoo import default_threshold
-from gallery.serializers import BoxSerializer
+from gallery.serializers import BoxSerializer, QualitySerializer
 
 # A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
 EXAMPLE_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR42mNoAAAAggCB2kUIOwAAAABJRU5ErkJggg=="
@@ -101,7 +101,15 @@ class ComparisonSerializer(serializers.Serializer):
 class FaceResultSerializer(serializers.Serializer):
     box = BoxSerializer(source="face.box", help_text="In the pixels of the photo as sent (after EXIF rotation)")
     detection_confidence = RoundedFloatField(decimals=4, source="face.confidence")
-    match = MatchSerializer(allow_null=True, help_text="The nearest person within the threshold, or null")
+    quality = QualitySerializer(help_text="The face's quality and its issues against the domain's quality bar")
+    match = MatchSerializer(
+        allow_null=True, help_text="The nearest person within the threshold, or null (see unmatched_reason)"
+    )
+    unmatched_reason = serializers.ChoiceField(
+        choices=["quality", "no_match"], allow_null=True,
+        help_text="Why match is null: quality (below the domain's quality bar, see quality.issues; "
+        "quality_check=false matches it anyway) or no_match (no person within the threshold); null for a match",
+    )
     candidates = CandidateSerializer(many=True, help_text="Nearest persons, nearest first, at most top_k")
     comparison = ComparisonSerializer(required=False, help_text="Only with exact=true: agreement with exact search")
 
@@ -123,6 +131,10 @@ class RecognizeOptions(serializers.Serializer):
                                          help_text="Only the largest faces (default: every face)")
     exact = serializers.BooleanField(required=False, default=False, style={"example": False},
                                      help_text="Also run exact search and report the agreement as `comparison`")
+    quality_check = serializers.BooleanField(
+        required=False, default=True, style={"example": True},
+        help_text="false: match faces below the domain's quality bar too (their issues are still reported)",
+    )
 
 
 class PhotoFile(serializers.Serializer):
@@ -152,6 +164,46 @@ class RecognizeResponse(serializers.Serializer):
     faces = FaceResultSerializer(many=True, source="recognition.faces",
                                  help_text="Largest face first; empty when the photo has no face")
     timings_ms = serializers.DictField(child=RoundedFloatField(decimals=2), help_text="decode, detect, embed, search, total")
+
+
+# --- Detect ------------------------------------------------------------------------------------
+
+
+# Detect's options; the view's InputSerializer extends it.
+class DetectOptions(serializers.Serializer):
+    domain = domain_field("Whose detector and quality bar apply; optional when the key has exactly one domain")
+    max_faces = serializers.IntegerField(required=False, min_value=1, max_value=100, style={"example": 10},
+                                         help_text="Only the largest faces (default: every face)")
+
+
+class DetectJson(PhotoBase64, DetectOptions):
+    pass
+
+
+class DetectMultipart(PhotoFile, DetectOptions):
+    pass
+
+
+# A services.DetectedFace.
+class DetectedFaceSerializer(serializers.Serializer):
+    box = BoxSerializer(source="face.box", help_text="In the pixels of the photo as sent (after EXIF rotation)")
+    detection_confidence = RoundedFloatField(decimals=4, source="face.confidence")
+    landmarks = serializers.ListField(
+        source="face.landmarks", allow_null=True, child=serializers.ListField(child=serializers.FloatField()),
+        help_text="dlib's 5 points as [x, y] in the photo's pixels (two corners of each eye, the base of the "
+        "nose), when the domain's detector gives them; else null",
+    )
+    quality = QualitySerializer(help_text="The face's quality and its issues against the domain's quality bar")
+
+
+# {"domain": Domain, "detection": services.Detection, "timings_ms": StageTimer.stages with the total}
+class DetectResponse(serializers.Serializer):
+    domain = serializers.SlugField(source="domain.slug")
+    detector = serializers.CharField(source="domain.detector")
+    image = ImageSizeSerializer(source="detection", help_text=IMAGE_SIZE_HELP)
+    faces = DetectedFaceSerializer(many=True, source="detection.faces",
+                                   help_text="Largest face first; empty when the photo has no face")
+    timings_ms = serializers.DictField(child=RoundedFloatField(decimals=2), help_text="decode, detect, embed, total")
 
 
 # Compare's options; the view's InputSerializer extends it.

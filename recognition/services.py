@@ -9,6 +9,7 @@ from facerec.routers import search_reads
 from faces.distance import cosine_distance
 from faces.models_zoo import default_threshold
 from faces.pipeline import Face, StageTimer, detect_faces
+from faces.quality import QualityBar
 from gallery.models import Domain, FaceEmbedding, Person
 from recognition.search_validation import compare_person_lists
 
@@ -55,12 +56,27 @@ class ExactAgreement:
     exact_candidates: list[Candidate]
 
 
+def quality_record(face: Face, bar: QualityBar) -> dict | None:
+    """The face's quality measurements and its issues against ``bar`` (faces.quality)."""
+    return face.quality.as_dict(bar) if face.quality is not None else None
+
+
 @dataclass(frozen=True)
 class FaceResult:
     face: Face
     match: Candidate | None
     candidates: list[Candidate]
     exact_candidates: list[Candidate] | None = None
+    quality: dict | None = None  # quality_record against the domain's bar
+    below_bar: bool = False  # the quality issues kept the face from being matched
+
+    @property
+    def unmatched_reason(self) -> str | None:
+        """Why ``match`` is null: "quality" (below the domain's quality bar; see ``quality.issues``)
+        or "no_match" (no person within the threshold); None for a match."""
+        if self.below_bar:
+            return "quality"
+        return None if self.match is not None else "no_match"
 
     @property
     def nearest(self) -> Candidate | None:
@@ -121,10 +137,15 @@ def recognize(
     threshold: float | None = None,
     max_faces: int | None = None,
     exact: bool = False,
+    quality_check: bool = True,
     timer: StageTimer | None = None,
 ) -> Recognition:
     """Every face of the photo with the ``top_k`` nearest persons of ``domain``; ``match`` is the
-    nearest when it is within the threshold (the domain's unless one is given)."""
+    nearest when it is within the threshold (the domain's unless one is given) and the face meets
+    the domain's quality bar. A face below the bar still lists its candidates, so a client can see
+    what it would have matched; ``quality_check=False`` matches it anyway (its issues are still
+    reported)."""
+    bar = domain.quality_bar
     timer = timer or StageTimer()
     threshold = domain.effective_threshold if threshold is None else threshold
     image, faces = detect_faces(
@@ -140,10 +161,48 @@ def recognize(
             started = time.perf_counter()
             exact_candidates = search_face(face, domain=domain, threshold=threshold, top_k=top_k, exact=True)
             timer.add("exact_search", started)
-        best = candidates[0] if candidates and candidates[0].distance <= threshold else None
-        results.append(FaceResult(face=face, match=best, candidates=candidates, exact_candidates=exact_candidates))
+        quality = quality_record(face, bar)
+        below_bar = quality_check and bool(quality and quality["issues"])
+        best = candidates[0] if candidates and candidates[0].distance <= threshold and not below_bar else None
+        results.append(
+            FaceResult(
+                face=face, match=best, candidates=candidates, exact_candidates=exact_candidates,
+                quality=quality, below_bar=below_bar,
+            )
+        )
     width, height = image.original_size
     return Recognition(width=width, height=height, faces=results)
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    face: Face
+    quality: dict | None  # quality_record against the domain's bar
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A photo's faces without search: size as sent (after EXIF rotation), faces largest first."""
+
+    width: int
+    height: int
+    faces: list[DetectedFace]
+
+
+def detect(
+    data: bytes, *, domain: Domain, max_faces: int | None = None, timer: StageTimer | None = None
+) -> Detection:
+    """Every face of the photo with its box, landmarks and quality against ``domain``'s bar, found
+    by the domain's detector; nothing is searched. The domain's recognizer runs too, as detection
+    and embedding are one pipeline."""
+    image, faces = detect_faces(
+        data, model_name=domain.model_name, detector=domain.detector, max_faces=max_faces, timer=timer
+    )
+    bar = domain.quality_bar
+    width, height = image.original_size
+    return Detection(
+        width=width, height=height, faces=[DetectedFace(face=face, quality=quality_record(face, bar)) for face in faces]
+    )
 
 
 class NoFaceFound(Exception):

@@ -10,5 +10,6 @@ urlpatterns = [
     path("web/recognize", web.recognize, name="web-recognize"),
     path("web/compare", web.compare, name="web-compare"),
     path("api/v1/recognize", apis.RecognizeApi.as_view(), name="api-recognize"),
+    path("api/v1/detect", apis.DetectApi.as_view(), name="api-detect"),
     path("api/v1/compare", apis.CompareApi.as_view(), name="api-compare"),
 ]

@@ -14,7 +14,7 @@ from gallery.models import Domain, FacePhoto, Person
 class FacePhotoInline(admin.TabularInline):
     model = FacePhoto
     extra = 0
-    fields = ["face", "source_name", "status", "reason", "created"]
+    fields = ["face", "source_name", "status", "quality_issues", "reason", "created"]
     readonly_fields = fields
     can_delete = True
     show_change_link = True
@@ -28,6 +28,14 @@ class FacePhotoInline(admin.TabularInline):
     @admin.display(description="photo and face")
     def face(self, obj: FacePhoto) -> str:
         return face_box_html(obj)
+
+    @admin.display(description="quality issues")
+    def quality_issues(self, obj: FacePhoto) -> str:
+        # The serving model's face: a face with issues is kept out of search (FaceEmbedding.searchable).
+        faces = [face for face in obj.faces.all() if face.model_name == obj.domain.model_name]
+        if not faces or faces[0].quality is None:
+            return "-"
+        return ", ".join(faces[0].quality["issues"]) or "none"
 
 
 class MergeForm(forms.Form):

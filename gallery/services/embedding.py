@@ -9,7 +9,7 @@ from django.db import transaction
 from faces.images import ImageRejected
 from faces.pipeline import Face, detect_faces
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
-from gallery.services.photos import face_store
+from gallery.services.photos import face_store, photo_reason_set
 from gallery.services.task_records import gallery_task_advance, gallery_task_create
 
 
@@ -89,10 +89,11 @@ def _faces_commit(*, photo: FacePhoto, model_name: str, faces: list[Face], repla
         existing.delete()
     elif existing.exists():
         return "skipped"
-    if faces:
-        face_store(photo=locked, face=faces[0], model_name=model_name)
+    face = face_store(photo=locked, face=faces[0], model_name=model_name) if faces else None
     if model_name == serving:
         locked.status = FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE
         locked.reason = "" if faces else "no face detected"
         locked.save(update_fields=["status", "reason"])
+        if face is not None:
+            photo_reason_set(photo=locked, face=face)
     return "embedded" if faces else "no_face"

@@ -46,7 +46,8 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
                 status=FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE,
             )
             if faces:
-                face_store(photo=photo, face=faces[0], model_name=domain.model_name)
+                face = face_store(photo=photo, face=faces[0], model_name=domain.model_name)
+                photo_reason_set(photo=photo, face=face)
     except IntegrityError:
         # Another process stored the same picture meanwhile.
         return PhotoOutcome(photo=FacePhoto.objects.get(domain=domain, content_hash=content_hash), created=False)
@@ -147,6 +148,9 @@ def _photo_store(
 
 
 def face_store(*, photo: FacePhoto, face: Face, model_name: str) -> FaceEmbedding:
+    """Store a face of ``photo`` with its quality record against the domain's bar; a face below
+    the bar is stored but not searchable (never returned by a search)."""
+    record = face.quality.as_dict(photo.domain.quality_bar) if face.quality is not None else None
     return FaceEmbedding.objects.create(
         photo=photo,
         person_id=photo.person_id,
@@ -158,7 +162,17 @@ def face_store(*, photo: FacePhoto, face: Face, model_name: str) -> FaceEmbeddin
         box_w=face.box["w"],
         box_h=face.box["h"],
         detection_confidence=face.confidence,
+        quality=record,
+        searchable=not (record and record["issues"]),
     )
+
+
+def photo_reason_set(*, photo: FacePhoto, face: FaceEmbedding) -> None:
+    """An embedded photo's reason: why its face is kept out of search, or nothing."""
+    reason = "" if face.searchable else f"face below the quality bar: {', '.join(face.quality['issues'])}"
+    if photo.reason != reason:
+        photo.reason = reason
+        photo.save(update_fields=["reason"])
 
 
 @transaction.atomic

@@ -83,7 +83,8 @@ def test_domain_list_counts_and_model_change_starts_a_switch(alpha, staff):
     page = staff.get("/admin/gallery/domain/").content.decode()
     assert re.search(r'field-photo_count">2<', page) and re.search(r'field-face_count">2<', page)
 
-    form = {"slug": "alpha", "name": "Alpha", "model_name": "ArcFace", "detector": "dlib", "active": "on"}
+    form = {"slug": "alpha", "name": "Alpha", "model_name": "ArcFace", "detector": "dlib", "active": "on",
+            "min_face_size": 40, "min_sharpness": 10, "max_yaw": 60}  # the domain's quality bar
     refused = staff.post(f"/admin/gallery/domain/{alpha.pk}/change/", form).content.decode()
     assert "arcface_weights.h5" in refused and Domain.objects.get().model_name == "Dlib"
 

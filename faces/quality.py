@@ -37,8 +37,12 @@ identity photos, 43 faces of low-resolution group photos, 500 px wide):
 - size (min / 5th pct / median): tests 71 / 89 / 185 px; eval-dev identities 62 / 204 / 321;
   eval-dev groups 36 / 36 / 43. dlib's HOG window is 80 px, 40 px at its one upsampling, so 36 px
   boxes are the smallest it reports; a face that small is mostly interpolation in the
-  recognizer's 150 px crop. ``MIN_FACE_SIZE`` = 40 keeps every enrolment-type photo in (the
-  smallest is 62) and flags the tiniest group faces.
+  recognizer's 150 px crop. Accuracy against size was measured directly (bench/research_quality.py,
+  bench/results/eval-research.md: query faces of the eval-dev identities shrunk step by step): known
+  people named right held at 0.94-0.96 down to 32 px boxes and fell to 0.86, 0.80, 0.61 at 28, 24
+  and 20 px, the smaller faces mostly rejected rather than misnamed. ``MIN_FACE_SIZE`` = 32 is where
+  answers stop being reliable; it keeps every enrolment-type photo (the smallest is 62) and every
+  face dlib's HOG reports at 640 px in.
 - sharpness (min / 5th pct / median): tests 88 / 132 / 324; identities 1.3 / 147 / 292 (the 1.3
   is a false detection in a background); groups 7.5 / 8.8 / 18 (small faces resized up to 128 px
   are soft). The same photos blurred by a Gaussian of radius 3 px at 640 px: tests median 9.5,
@@ -63,7 +67,7 @@ from PIL import Image
 SHARPNESS_SIDE = 128  # the grey crop's side, pixels, before the Laplacian
 NOSE_DEPTH = 0.55  # nose base in front of the eyes, in half eye distances (anthropometric average)
 
-MIN_FACE_SIZE = 40
+MIN_FACE_SIZE = 32
 MIN_SHARPNESS = 10.0
 MAX_YAW = 60.0
 

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AddField("domain", "min_sharpness", _bar_field(models.FloatField, 0.0, SHARPNESS_HELP)),
         migrations.AddField("domain", "max_yaw", _bar_field(models.FloatField, 0.0, YAW_HELP)),
         # the measured defaults (faces.quality) for domains created from now on
-        migrations.AlterField("domain", "min_face_size", _bar_field(models.PositiveIntegerField, 40, SIZE_HELP)),
+        migrations.AlterField("domain", "min_face_size", _bar_field(models.PositiveIntegerField, 32, SIZE_HELP)),
         migrations.AlterField("domain", "min_sharpness", _bar_field(models.FloatField, 10.0, SHARPNESS_HELP)),
         migrations.AlterField("domain", "max_yaw", _bar_field(models.FloatField, 60.0, YAW_HELP)),
         migrations.AddField("faceembedding", "quality", models.JSONField(blank=True, null=True)),

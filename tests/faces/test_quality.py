@@ -46,11 +46,14 @@ def test_blurred_face_is_blurry(photo):
     assert blurred.issues(NO_BAR) == []
 
 
-def test_small_face_is_too_small(photo):
+def test_small_face_is_too_small_for_a_bar_above_its_size(photo):
     small = _quality(photo.resize((120, 83)))
 
-    assert small.size < QualityBar().min_face_size
-    assert small.issues(QualityBar()) == ["too_small"]
+    # 36 px is the smallest face dlib's HOG reports (its 80 px window at one upsampling); answers
+    # stay reliable down to 32 px (the default bar), so only a higher bar flags it.
+    assert small.size == 36
+    assert small.issues(QualityBar()) == []
+    assert small.issues(QualityBar(min_face_size=40)) == ["too_small"]
 
 
 def test_size_is_in_the_photos_pixels_whatever_size_detection_ran_at(photo):

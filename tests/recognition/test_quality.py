@@ -95,7 +95,7 @@ def test_domain_without_a_bar_answers_as_before(alpha, alice):
     assert FaceEmbedding.objects.filter(domain=alpha, searchable=False).count() == 0
     small = _jpeg(Image.open(FACES / "img4.jpg").convert("RGB").resize((120, 83)))
     face = _post(alice, "recognize", small).json()["faces"][0]
-    assert face["quality"]["issues"] == [] and face["quality"]["size"] < 40
+    assert face["quality"]["issues"] == [] and face["quality"]["size"] < 40  # under any bar above 36
     assert face["unmatched_reason"] != "quality"
 
 

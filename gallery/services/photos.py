@@ -34,7 +34,9 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
     existing = FacePhoto.objects.filter(domain=domain, content_hash=content_hash).first()
     if existing is not None:
         return PhotoOutcome(photo=existing, created=False)
-    image, faces = detect_faces(data, model_name=domain.model_name, detector=domain.detector)
+    image, faces = detect_faces(
+        data, model_name=domain.model_name, detector=domain.detector, alignment=domain.alignment
+    )
     try:
         with transaction.atomic():
             photo = _photo_store(
@@ -46,7 +48,7 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
                 status=FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE,
             )
             if faces:
-                face_store(photo=photo, face=faces[0], model_name=domain.model_name)
+                face_store(photo=photo, face=faces[0], model_name=domain.model_name, alignment=domain.alignment)
     except IntegrityError:
         # Another process stored the same picture meanwhile.
         return PhotoOutcome(photo=FacePhoto.objects.get(domain=domain, content_hash=content_hash), created=False)
@@ -105,7 +107,7 @@ def photo_store_pending(
 
 @transaction.atomic
 def photo_import(
-    *, person: Person, content_hash: str, source_name: str, model_name: str, face: Face | None,
+    *, person: Person, content_hash: str, source_name: str, model_name: str, alignment: str, face: Face | None,
     data: bytes | None = None, extension: str = "img",
 ) -> FacePhoto:
     """Store a photo whose face was found elsewhere (a migrated DeepFace gallery) with that face's
@@ -123,7 +125,7 @@ def photo_import(
         photo.image.save(f"{content_hash}.{extension}", ContentFile(data), save=False)
     photo.save()
     if face is not None:
-        face_store(photo=photo, face=face, model_name=model_name)
+        face_store(photo=photo, face=face, model_name=model_name, alignment=alignment)
     return photo
 
 
@@ -146,12 +148,13 @@ def _photo_store(
     return photo
 
 
-def face_store(*, photo: FacePhoto, face: Face, model_name: str) -> FaceEmbedding:
+def face_store(*, photo: FacePhoto, face: Face, model_name: str, alignment: str) -> FaceEmbedding:
     return FaceEmbedding.objects.create(
         photo=photo,
         person_id=photo.person_id,
         domain_id=photo.domain_id,
         model_name=model_name,
+        alignment=alignment,
         embedding=face.embedding,
         box_x=face.box["x"],
         box_y=face.box["y"],

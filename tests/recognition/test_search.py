@@ -68,8 +68,10 @@ def test_small_domain_next_to_a_big_one_gets_all_its_neighbours(galleries):
     person_ids = set(Person.objects.filter(domain=small).values_list("id", flat=True))
 
     for query in gallery.queries(20, seed=5):
-        ann = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib", alignment=small.alignment, k=10)
-        exact = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib", alignment=small.alignment, k=10, exact=True)
+        ann = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib",
+            alignment=small.alignment, k=10)
+        exact = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib",
+            alignment=small.alignment, k=10, exact=True)
         assert [hit.face_id for hit in ann] == [hit.face_id for hit in exact]
         assert {hit.person_id for hit in ann} <= person_ids
 
@@ -77,9 +79,13 @@ def test_small_domain_next_to_a_big_one_gets_all_its_neighbours(galleries):
 def test_inactive_persons_are_never_returned(galleries):
     domain, gallery = galleries["big"]
     query = gallery.queries(1, seed=3, unknown_share=0)[0]
-    before = FaceEmbedding.objects.nearest_persons(query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, threshold=0.07, top_k=5)
+    before = FaceEmbedding.objects.nearest_persons(
+        query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, threshold=0.07, top_k=5
+    )
     # Deactivate the 5 nearest persons and everyone else's faces among the nearest 150.
-    nearest = FaceEmbedding.objects.nearest_faces(query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, k=150, exact=True)
+    nearest = FaceEmbedding.objects.nearest_faces(
+        query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, k=150, exact=True
+    )
     hidden = {hit.person_id for hit in before} | {hit.person_id for hit in nearest}
     Person.objects.filter(id__in=hidden).update(active=False)
 
@@ -95,7 +101,9 @@ def test_inactive_persons_are_never_returned(galleries):
 def test_person_distance_is_its_best_face_and_faces_matched_counts_within_threshold(galleries):
     domain, gallery = galleries["big"]
     query = gallery.queries(1, seed=9, unknown_share=0)[0]
-    faces = FaceEmbedding.objects.nearest_faces(query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, k=100, exact=True)
+    faces = FaceEmbedding.objects.nearest_faces(
+        query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, k=100, exact=True
+    )
     threshold = faces[2].distance
 
     persons = FaceEmbedding.objects.nearest_persons(

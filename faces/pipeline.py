@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from faces.alignment import deepface_crops, detector_landmarks, dlib_chips, dlib_shapes, shape_points
+from faces.alignment import deepface_crops, detector_landmarks, dlib_chips, dlib_shapes, shape_points, shape_predictor
 from faces.images import DecodedImage, decode_image
-from faces.models_zoo import DLIB_CHIP, check_alignment, check_available, native_alignment
+from faces.models_zoo import DLIB_CHIP, MODELS, check_alignment, check_available, native_alignment
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class FacePipeline:
         self.detector_name = detector
         self.detector = modeling.build_model(task="face_detector", model_name=detector)
         self.recognizer = modeling.build_model(task="facial_recognition", model_name=model_name)
+        if DLIB_CHIP in MODELS[model_name].alignments or detector == "dlib":
+            shape_predictor()  # built with the models (and so warmed), not in a request
 
     def faces(
         self,

@@ -62,9 +62,11 @@ def ensure(specs: list[DomainSpec], *, log=print) -> dict[str, object]:
     for spec in specs:
         domain = Domain.objects.filter(slug=spec.slug).first()
         if domain is not None:
-            count = FaceEmbedding.objects.filter(domain=domain, model_name=spec.model_name).count()
+            count = FaceEmbedding.objects.filter(domain=domain, model_name=spec.model_name, alignment=domain.alignment).count()
             if domain.name == spec.label and count == spec.n_faces:
-                if not indexes.vector_index_current(domain_id=domain.id, model_name=spec.model_name):
+                if not indexes.vector_index_current(
+                    domain_id=domain.id, model_name=spec.model_name, alignment=domain.alignment
+                ):
                     _index_build(domain, spec, log=log)
                 domains[spec.slug] = domain
                 continue
@@ -109,6 +111,8 @@ def _index_build(domain, spec: DomainSpec, *, log) -> None:
     from gallery import indexes
 
     started = time.perf_counter()
-    indexes.vector_index_drop(domain_id=domain.id, model_name=spec.model_name)
-    indexes.vector_index_ensure(domain_id=domain.id, model_name=spec.model_name, build_memory="1GB")
+    indexes.vector_index_drop(domain_id=domain.id, model_name=spec.model_name, alignment=domain.alignment)
+    indexes.vector_index_ensure(
+        domain_id=domain.id, model_name=spec.model_name, alignment=domain.alignment, build_memory="1GB"
+    )
     log(f"  {spec.slug}: HNSW index built in {time.perf_counter() - started:.1f}s")

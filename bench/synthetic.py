@@ -127,7 +127,7 @@ def gallery_load(domain, gallery: Gallery, *, name_prefix: str = "Person") -> No
 
     from gallery import indexes
 
-    indexes.vector_index_drop(domain_id=domain.id, model_name=domain.model_name)
+    indexes.vector_index_drop(domain_id=domain.id, model_name=domain.model_name, alignment=domain.alignment)
     n_persons, n_faces = len(gallery.centroids), len(gallery.vectors)
     now = datetime.now(UTC)
     with transaction.atomic(), connection.cursor() as django_cursor:
@@ -146,7 +146,8 @@ def gallery_load(domain, gallery: Gallery, *, name_prefix: str = "Person") -> No
                     (first_photo + i, domain.id, first_person + person, f"bench/{digest}.jpg", digest, "", "embedded", "", now)
                 )
         face_columns = (
-            "id, photo_id, person_id, domain_id, model_name, embedding, box_x, box_y, box_w, box_h, detection_confidence, created"
+            "id, photo_id, person_id, domain_id, model_name, alignment, embedding, box_x, box_y, box_w, box_h, "
+            "detection_confidence, created"
         )
         with cursor.copy(f"COPY gallery_faceembedding ({face_columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.write(_PGCOPY_HEADER)
@@ -159,6 +160,7 @@ def gallery_load(domain, gallery: Gallery, *, name_prefix: str = "Person") -> No
                         person_ids=first_person + gallery.person_of[rows],
                         domain_id=domain.id,
                         model_name=domain.model_name,
+                        alignment=domain.alignment,
                         vectors=gallery.vectors[rows],
                         created=now,
                     )
@@ -171,23 +173,26 @@ _PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" * 2
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _face_rows(*, ids, photo_ids, person_ids, domain_id, model_name, vectors, created) -> bytes:
+def _face_rows(*, ids, photo_ids, person_ids, domain_id, model_name, alignment, vectors, created) -> bytes:
     """Binary COPY tuples of gallery_faceembedding, built as one numpy record array (pgvector's
     binary ``vector`` is int16 dim, int16 unused, float4[dim], all big-endian)."""
     n, dim = vectors.shape
-    model = model_name.encode()
+    model, aligned = model_name.encode(), alignment.encode()
     fields = [("count", ">i2")]
-    for name, kind in (("id", ">i8"), ("photo", ">i8"), ("person", ">i8"), ("domain", ">i8"), ("model", f"S{len(model)}")):
+    for name, kind in (("id", ">i8"), ("photo", ">i8"), ("person", ">i8"), ("domain", ">i8"), ("model", f"S{len(model)}"),
+                       ("alignment", f"S{len(aligned)}")):
         fields += [(f"{name}_len", ">i4"), (name, kind)]
     fields += [("vector_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vector", ">f4", (dim,))]
     for name, kind in (("x", ">i4"), ("y", ">i4"), ("w", ">i4"), ("h", ">i4"), ("confidence", ">f8"), ("created", ">i8")):
         fields += [(f"{name}_len", ">i4"), (name, kind)]
     rows = np.zeros(n, dtype=np.dtype(fields))
-    rows["count"] = 12
-    for name, size in (("id", 8), ("photo", 8), ("person", 8), ("domain", 8), ("model", len(model)), ("vector", 4 + 4 * dim),
+    rows["count"] = 13
+    for name, size in (("id", 8), ("photo", 8), ("person", 8), ("domain", 8), ("model", len(model)),
+                       ("alignment", len(aligned)), ("vector", 4 + 4 * dim),
                        ("x", 4), ("y", 4), ("w", 4), ("h", 4), ("confidence", 8), ("created", 8)):
         rows[f"{name}_len"] = size
     rows["id"], rows["photo"], rows["person"], rows["domain"], rows["model"] = ids, photo_ids, person_ids, domain_id, model
+    rows["alignment"] = aligned
     rows["dim"], rows["vector"] = dim, vectors
     rows["w"], rows["h"], rows["confidence"] = 100, 100, 1.0
     rows["created"] = int((created - _PG_EPOCH).total_seconds() * 1_000_000)

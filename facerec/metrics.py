@@ -31,7 +31,7 @@ _STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 
 
 RECOGNIZE_STAGE_SECONDS = Histogram(
     "facerec_recognize_stage_seconds",
-    "Time spent per recognize stage (decode, detect, embed, search, exact_search, total).",
+    "Time spent per recognize stage (decode, detect, align, embed, search, exact_search, total).",
     ["stage"],
     buckets=_STAGE_BUCKETS,
 )

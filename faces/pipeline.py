@@ -9,6 +9,10 @@ whose weights are present runs here unchanged. We call them more directly than
   detection (faces.images); boxes are mapped back to the photo's own pixels.
 - detection runs on the image as it is, not on DeepFace's copy padded by 50 % on every side: each
   face is aligned on its own padded sub-image instead (faces.alignment).
+- each face is aligned the way the domain's vectors are (faces.alignment): dlib's 5-point chip fed
+  straight to dlib's ResNet (``compute_face_descriptor``), or DeepFace's crop fed to DeepFace's
+  recognizer. ``alignment`` defaults to the model's native one (models_zoo), so callers that store
+  or search vectors pass the domain's.
 - all faces of an image go through the recognizer in one batch.
 - models are built once per process (``get_pipeline``) and can be warmed before traffic.
 """
@@ -21,9 +25,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from faces.alignment import deepface_crops
+from faces.alignment import deepface_crops, detector_landmarks, dlib_chips, dlib_shapes, shape_points, shape_predictor
 from faces.images import DecodedImage, decode_image
-from faces.models_zoo import check_available
+from faces.models_zoo import DLIB_CHIP, MODELS, check_alignment, check_available, native_alignment
 from faces.quality import FaceQuality, face_quality
 
 
@@ -32,7 +36,9 @@ class Face:
     box: dict[str, int]  # x, y, w, h in the coordinates of the image passed in
     confidence: float
     embedding: np.ndarray
-    landmarks: list[list[float]] | None = None  # dlib's 5 points, [x, y] each, when the detector gives them
+    # [x, y] points in the same pixels as ``box``: dlib's 5 (shape predictor order) or a DeepFace
+    # detector's 2 eyes, None when the detector gives none (faces.alignment)
+    landmarks: list[list[int]] | None = None
     quality: FaceQuality | None = None  # faces.quality; every face the pipeline finds has one
 
     @property
@@ -59,31 +65,66 @@ class FacePipeline:
         self.detector_name = detector
         self.detector = modeling.build_model(task="face_detector", model_name=detector)
         self.recognizer = modeling.build_model(task="facial_recognition", model_name=model_name)
+        if DLIB_CHIP in MODELS[model_name].alignments or detector == "dlib":
+            shape_predictor()  # built with the models (and so warmed), not in a request
 
-    def faces(self, rgb: np.ndarray, *, max_faces: int | None = None, timer: StageTimer | None = None) -> list[Face]:
-        """Every face in ``rgb`` (H x W x 3 uint8), largest first, at most ``max_faces``."""
+    def faces(
+        self,
+        rgb: np.ndarray,
+        *,
+        alignment: str | None = None,
+        max_faces: int | None = None,
+        timer: StageTimer | None = None,
+    ) -> list[Face]:
+        """Every face in ``rgb`` (H x W x 3 uint8), largest first, at most ``max_faces``, aligned
+        with ``alignment`` (default: the model's native one)."""
+        alignment = alignment or native_alignment(self.model_name)
+        check_alignment(self.model_name, alignment)
         timer = timer or StageTimer()
         started = time.perf_counter()
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         areas = self.detector.detect_faces(bgr)
         areas = sorted(areas, key=lambda area: area.w * area.h, reverse=True)[: max_faces or None]
-        crops, kept = deepface_crops(bgr, areas, detector=self.detector_name, input_shape=self.recognizer.input_shape)
         timer.add("detect", started)
+        if not areas:
+            return []
+        started = time.perf_counter()
+        if alignment == DLIB_CHIP:
+            crops, landmarks = dlib_chips(rgb, areas)
+            kept = areas
+        else:
+            crops, kept = deepface_crops(
+                bgr, areas, detector=self.detector_name, input_shape=self.recognizer.input_shape
+            )
+            landmarks = self._landmarks(rgb, kept)
+        timer.add("align", started)
         if not crops:
             return []
         started = time.perf_counter()
-        embeddings = self._embed(crops)
+        embeddings = self._embed_chips(crops) if alignment == DLIB_CHIP else self._embed(crops)
         timer.add("embed", started)
         faces = [
-            Face(box=_box(area, bgr.shape), confidence=float(area.confidence or 0.0), embedding=vector)
-            for area, vector in zip(kept, embeddings, strict=True)
+            Face(box=_box(area, bgr.shape), confidence=float(area.confidence or 0.0), embedding=vector, landmarks=points)
+            for area, vector, points in zip(kept, embeddings, landmarks, strict=True)
         ]
         return [_with_quality(rgb, face) for face in faces]
+
+    def _landmarks(self, rgb: np.ndarray, areas: list) -> list[list[list[int]] | None]:
+        # The dlib detector ran the shape predictor already but keeps only two eye centres.
+        if self.detector_name == "dlib":
+            return [shape_points(shape) for shape in dlib_shapes(rgb, areas)]
+        return [detector_landmarks(area) for area in areas]
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
         output = self.recognizer.forward(np.concatenate(crops, axis=0))
         vectors = np.asarray(output, dtype=np.float32)
         return vectors.reshape(len(crops), -1)
+
+    def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
+        # DeepFace's Dlib client wraps dlib.face_recognition_model_v1 (DlibClient.model.model); its
+        # forward() takes one DeepFace-normalized crop, while the chip goes to dlib as it is, in one batch.
+        resnet = self.recognizer.model.model
+        return np.asarray([np.asarray(v, dtype=np.float32) for v in resnet.compute_face_descriptor(chips)])
 
 
 def _with_quality(rgb: np.ndarray, face: Face) -> Face:
@@ -118,15 +159,23 @@ def loaded_pipelines() -> list[tuple[str, str]]:
 
 
 def detect_faces(
-    data: bytes, *, model_name: str, detector: str, max_faces: int | None = None, timer: StageTimer | None = None
+    data: bytes,
+    *,
+    model_name: str,
+    detector: str,
+    alignment: str | None = None,
+    max_faces: int | None = None,
+    timer: StageTimer | None = None,
 ) -> tuple[DecodedImage, list[Face]]:
-    """Decode a photo and find its faces, largest first, with boxes in the photo's own pixels.
-    Raises ImageRejected for bytes that are not a usable image, ModelUnavailable for missing weights."""
+    """Decode a photo and find its faces, largest first, with boxes and landmarks in the photo's
+    own pixels, aligned with ``alignment`` (default: the model's native one; a caller that stores or
+    searches vectors passes its domain's). Raises ImageRejected for bytes that are not a usable
+    image, ModelUnavailable for missing weights or an alignment the model cannot take."""
     timer = timer or StageTimer()
     started = time.perf_counter()
     image = decode_image(data)
     timer.add("decode", started)
-    faces = get_pipeline(model_name, detector).faces(image.rgb, max_faces=max_faces, timer=timer)
+    faces = get_pipeline(model_name, detector).faces(image.rgb, alignment=alignment, max_faces=max_faces, timer=timer)
     return image, [_to_original(face, image.scale) for face in faces]
 
 
@@ -134,5 +183,8 @@ def _to_original(face: Face, scale: float) -> Face:
     if scale == 1.0:
         return face
     box = {key: int(round(value / scale)) for key, value in face.box.items()}
+    landmarks = None
+    if face.landmarks is not None:
+        landmarks = [[int(round(x / scale)), int(round(y / scale))] for x, y in face.landmarks]
     quality = face.quality and replace(face.quality, size=min(box["w"], box["h"]))  # in the photo's pixels
-    return replace(face, box=box, quality=quality)
+    return replace(face, box=box, landmarks=landmarks, quality=quality)

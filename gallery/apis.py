@@ -83,7 +83,9 @@ def persons_with_counts(domain: Domain):
     # face_count counts the faces of the model that serves the domain's searches
     return domain.persons.annotate(
         photo_count=Count("photos", distinct=True),
-        face_count=Count("faces", filter=Q(faces__model_name=domain.model_name), distinct=True),
+        face_count=Count(
+            "faces", filter=Q(faces__model_name=domain.model_name, faces__alignment=domain.alignment), distinct=True
+        ),
     )
 
 

@@ -1,10 +1,12 @@
-"""Partial HNSW indexes, one per (domain, model).
+"""Partial HNSW indexes, one per (domain, vector space): a space is a model and the alignment its
+faces were cropped with (gallery.models.FaceEmbedding), since vectors of one model computed from
+two different crops must never be searched together.
 
 A search for one domain must be both fast and exact-enough. pgvector applies ``WHERE domain_id = …``
 after the HNSW scan, so with one global index a domain that is 10 % of the table would get a tenth
-of its neighbours. A partial index per (domain, model) contains exactly the rows the query wants,
+of its neighbours. A partial index per (domain, model, alignment) contains exactly the rows the query wants,
 and casting the column to the model's dimension lets vectors of several models share one table.
-These indexes are created with the domain (or when it gets a new model) and dropped with it.
+These indexes are created with the domain (or when it switches to a new space) and dropped with it.
 
 The graph holds half-precision copies (``embedding::halfvec(dim)``): half the pages to walk, so
 searches are ~30 % faster (measured at 30k 512-d vectors: p50 5.6 -> 4.0 ms) with the same
@@ -18,7 +20,7 @@ import time
 
 from django.db import connection, transaction
 
-from faces.models_zoo import HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
+from faces.models_zoo import ALIGNMENTS, HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
 
 # HNSW build parameters (pgvector's defaults are m=16, ef_construction=64). Twice the default
 # construction effort removed most searches that never reached their person's cluster. Wider
@@ -37,17 +39,28 @@ def hnsw_params(dim: int) -> tuple[int, int]:
     return (WIDE_HNSW_M, WIDE_HNSW_EF_CONSTRUCTION) if dim > WIDE_DIMENSIONS else (HNSW_M, HNSW_EF_CONSTRUCTION)
 
 
-def index_name(domain_id: int, model_name: str) -> str:
-    return f"face_hnsw_d{int(domain_id)}_{re.sub(r'[^a-z0-9]', '', model_name.lower())}"
+def index_name(domain_id: int, model_name: str, alignment: str) -> str:
+    model, aligned = (re.sub(r"[^a-z0-9]", "", name.lower()) for name in (model_name, alignment))
+    return f"face_hnsw_d{int(domain_id)}_{model}_{aligned}"
+
+
+def space_predicate(*, domain_id: int, model_name: str, alignment: str, alias: str = "") -> str:
+    """The rows of one domain's vector space, as literals: the partial index's predicate, repeated
+    by searches (columns of table ``alias``) so that the planner matches the index. Both names are
+    checked against the zoo."""
+    if model_name not in MODEL_DIMENSIONS or alignment not in ALIGNMENTS:
+        raise ValueError(f"unknown vector space {model_name!r}/{alignment!r}")
+    t = f"{alias}." if alias else ""
+    return f"{t}domain_id = {int(domain_id)} AND {t}model_name = '{model_name}' AND {t}alignment = '{alignment}'"
 
 
 # Memory for building a graph: a build that fits runs several times faster than one that spills.
 BUILD_MEMORY = "256MB"
 
 
-def vector_index_ensure(*, domain_id: int, model_name: str, build_memory: str = BUILD_MEMORY) -> bool:
-    """Create the domain's index for ``model_name`` if it is missing. False where the model's
-    vectors are too large for HNSW (those are searched exactly).
+def vector_index_ensure(*, domain_id: int, model_name: str, alignment: str, build_memory: str = BUILD_MEMORY) -> bool:
+    """Create the domain's index for the space (``model_name``, ``alignment``) if it is missing.
+    False where the model's vectors are too large for HNSW (those are searched exactly).
 
     Bulk loads are fastest as drop (``vector_index_drop``), load, then ensure: one graph build
     with ``build_memory`` and parallel workers instead of one graph insert per row."""
@@ -60,32 +73,35 @@ def vector_index_ensure(*, domain_id: int, model_name: str, build_memory: str = 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL maintenance_work_mem = '{build_memory}'")
         cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {index_name(domain_id, model_name)} ON gallery_faceembedding "
+            f"CREATE INDEX IF NOT EXISTS {index_name(domain_id, model_name, alignment)} ON gallery_faceembedding "
             f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
             f"WITH (m = {m}, ef_construction = {ef_construction}) "
-            f"WHERE domain_id = {int(domain_id)} AND model_name = '{model_name}'"
+            f"WHERE {space_predicate(domain_id=domain_id, model_name=model_name, alignment=alignment)}"
         )
     return True
 
 
-def vector_index_current(*, domain_id: int, model_name: str) -> bool:
+def vector_index_current(*, domain_id: int, model_name: str, alignment: str) -> bool:
     """Whether the domain's index exists and is built as searches expect (halfvec, parameters)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(domain_id, model_name)])
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name(domain_id, model_name, alignment)]
+        )
         row = cursor.fetchone()
     m, ef_construction = hnsw_params(MODEL_DIMENSIONS[model_name])
     return bool(row) and "halfvec_cosine_ops" in row[0] and f"m='{m}', ef_construction='{ef_construction}'" in row[0]
 
 
-def vector_index_drop(*, domain_id: int, model_name: str) -> None:
+def vector_index_drop(*, domain_id: int, model_name: str, alignment: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {index_name(domain_id, model_name)}")
+        cursor.execute(f"DROP INDEX IF EXISTS {index_name(domain_id, model_name, alignment)}")
 
 
 def vector_indexes_drop(*, domain_id: int) -> None:
     with connection.cursor() as cursor:
         for model_name in MODEL_DIMENSIONS:
-            cursor.execute(f"DROP INDEX IF EXISTS {index_name(domain_id, model_name)}")
+            for alignment in ALIGNMENTS:
+                cursor.execute(f"DROP INDEX IF EXISTS {index_name(domain_id, model_name, alignment)}")
 
 
 def vector_indexes_list() -> list[str]:
@@ -102,11 +118,11 @@ _SIZE_TTL_S = 60.0
 _sizes: dict[tuple[str, str], tuple[float, int]] = {}
 
 
-def indexed_vectors(domain_id: int, model_name: str, *, using=None) -> int:
+def indexed_vectors(domain_id: int, model_name: str, alignment: str, *, using=None) -> int:
     """About how many vectors the domain's index holds (the planner's statistics, kept current
     by CREATE INDEX, VACUUM and ANALYZE; 0 when unknown), cached for a minute per process."""
     conn = using or connection
-    name = index_name(domain_id, model_name)
+    name = index_name(domain_id, model_name, alignment)
     key = (conn.alias, name)
     cached = _sizes.get(key)
     if cached is not None and time.monotonic() - cached[0] < _SIZE_TTL_S:

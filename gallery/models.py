@@ -13,9 +13,17 @@ from pgvector.django import VectorField
 from faces import quality
 from gallery.querysets import FaceEmbeddingQuerySet
 
+ALIGNMENT_CHOICES = [
+    ("dlib_chip", "dlib 5-point face chip (what dlib's ResNet was trained on)"),
+    ("deepface", "DeepFace crop-and-rotate (matches a DeepFace find() gallery)"),
+]
+
 
 class Domain(models.Model):
-    """One gallery of known persons, searched with one recognition model."""
+    """One gallery of known persons, searched in one vector space: a recognition model fed faces
+    aligned one way (``alignment``, faces.alignment). A new domain gets the model's native
+    alignment; domains older than alignments, and those imported from a DeepFace PKL, use
+    DeepFace's crop so that their vectors (and answers) stay as they were."""
 
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=200)
@@ -25,6 +33,12 @@ class Domain(models.Model):
         null=True,
         blank=True,
         help_text="Cosine distance at or below which a face matches; empty uses the model's DeepFace default.",
+    )
+    alignment = models.CharField(
+        max_length=20,
+        choices=ALIGNMENT_CHOICES,
+        blank=True,
+        help_text="How faces are cropped for the model; empty: the model's native alignment",
     )
     active = models.BooleanField(default=True)
     # The quality bar (faces.quality): a face below it is never matched by recognize and is stored
@@ -45,6 +59,7 @@ class Domain(models.Model):
         max_length=40, blank=True, help_text="Model being re-embedded into; empty when no switch is running"
     )
     pending_detector = models.CharField(max_length=40, blank=True)
+    pending_alignment = models.CharField(max_length=20, choices=ALIGNMENT_CHOICES, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -53,11 +68,30 @@ class Domain(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    def save(self, *args, **kwargs) -> None:
+        if not self.alignment:
+            from faces.models_zoo import native_alignment
+
+            self.alignment = native_alignment(self.model_name)
+        super().save(*args, **kwargs)
+
+    @property
+    def space(self) -> tuple[str, str]:
+        """The vector space searched: (model, alignment)."""
+        return self.model_name, self.alignment
+
+    @property
+    def pending_space(self) -> tuple[str, str] | None:
+        """The space being re-embedded into while a switch runs, else None."""
+        return (self.pending_model, self.pending_alignment) if self.pending_model else None
+
     @property
     def effective_threshold(self) -> float:
         from faces.models_zoo import default_threshold
 
-        return self.threshold if self.threshold is not None else default_threshold(self.model_name)
+        if self.threshold is not None:
+            return self.threshold
+        return default_threshold(self.model_name, self.alignment or None)
 
     @property
     def quality_bar(self) -> quality.QualityBar:
@@ -156,14 +190,18 @@ class FacePhoto(models.Model):
 
 
 class FaceEmbedding(models.Model):
-    """One face of a photo as a vector of one model. Vectors of different models (and so of
-    different dimensions) share the table; each (domain, model) has its own partial HNSW index,
-    created by gallery.indexes."""
+    """One face of a photo as a vector in one vector space: a model (``model_name``) fed the face
+    aligned one way (``alignment``). Vectors of one model from two alignments are as foreign to each
+    other as two models' are, so the pair keys everything: one face per photo and space, the btree
+    index, each (domain, space)'s partial HNSW index (gallery.indexes) and every search's filter.
+    A switch (services.domain_model_switch) writes the new space's rows beside the old ones, and
+    searches stay in the domain's serving space until the flip."""
 
     photo = models.ForeignKey(FacePhoto, on_delete=models.CASCADE, related_name="faces")
     person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="faces")
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="faces")
     model_name = models.CharField(max_length=40)
+    alignment = models.CharField(max_length=20, choices=ALIGNMENT_CHOICES)
     embedding = VectorField()
     box_x = models.IntegerField()
     box_y = models.IntegerField()
@@ -181,16 +219,16 @@ class FaceEmbedding(models.Model):
 
     class Meta:
         constraints = [
-            # one face per photo and model: a redelivered embedding task cannot add a second one
-            models.UniqueConstraint(fields=["photo", "model_name"], name="one_face_per_photo_and_model"),
+            # one face per photo and space: a redelivered embedding task cannot add a second one
+            models.UniqueConstraint(fields=["photo", "model_name", "alignment"], name="one_face_per_photo_and_space"),
         ]
         indexes = [
-            # exact (brute-force) search and counts of one domain's vectors of one model
-            models.Index(fields=["domain", "model_name"], name="face_domain_model"),
+            # exact (brute-force) search and counts of one domain's vectors of one space
+            models.Index(fields=["domain", "model_name", "alignment"], name="face_domain_space"),
         ]
 
     def __str__(self) -> str:
-        return f"face of photo {self.photo_id} ({self.model_name})"
+        return f"face of photo {self.photo_id} ({self.model_name}/{self.alignment})"
 
     @property
     def box(self) -> dict[str, int]:

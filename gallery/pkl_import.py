@@ -23,7 +23,7 @@ from pathlib import Path, PurePath
 import numpy as np
 from django.db import transaction
 
-from faces.models_zoo import MODEL_DIMENSIONS
+from faces.models_zoo import DEEPFACE, MODEL_DIMENSIONS
 from faces.pipeline import Face
 from gallery.models import Domain, FacePhoto, Person
 from gallery.services import person_get_or_create, photo_import
@@ -137,8 +137,17 @@ def records_check(records: list[Record], model_name: str) -> None:
 def pkl_import(*, domain: Domain, model_name: str, records: list[Record], source: str = "") -> Counter:
     """Store every record as a photo (the image file too, where its path exists here) and a face of
     ``model_name`` with the record's own vector: nothing is re-embedded, so answers match the old
-    search. Idempotent: photos already in the domain (same content) are skipped."""
+    search. Idempotent: photos already in the domain (same content) are skipped.
+
+    The vectors were computed by DeepFace on its own crop, so they are stored in the ``deepface``
+    alignment, and only into a domain served in that space (PklError otherwise): a domain's search
+    never mixes them with vectors of another crop."""
     records_check(records, model_name)
+    if domain.alignment != DEEPFACE:
+        raise PklError(
+            f"domain {domain.slug!r} uses the {domain.alignment} alignment; DeepFace PKL vectors come from "
+            f"DeepFace's crop and go into a domain with the {DEEPFACE} alignment"
+        )
     counts: Counter = Counter()
     persons: dict[str, Person] = {}
     for start in range(0, len(records), BATCH):
@@ -183,7 +192,7 @@ def _store(model_name, record, data, content_hash, person) -> None:
     face = Face(box=record.box, confidence=0.0, embedding=record.embedding) if record.embedding is not None else None
     photo_import(
         person=person, content_hash=content_hash, source_name=record.identity, model_name=model_name,
-        face=face,  # confidence 0: DeepFace's datastore does not keep it
+        alignment=DEEPFACE, face=face,  # confidence 0: DeepFace's datastore does not keep it
         data=data, extension=Path(record.identity).suffix.lstrip(".").lower()[:5] or "img",
     )
 

@@ -1,12 +1,13 @@
 """Nearest-face and nearest-person search over face embeddings.
 
-Strategy (measured in ``bench/``, reasoning in the README): each (domain, model) pair has its own
-partial HNSW index (gallery.indexes), so an approximate search walks a graph that holds exactly
-that domain's vectors of that model. pgvector filters *after* the index scan, so with one global
+Strategy (measured in ``bench/``, reasoning in the README): each (domain, vector space) has its own
+partial HNSW index (gallery.indexes; a space is a model and the alignment its faces were cropped
+with), so an approximate search walks a graph that holds exactly that domain's vectors of that
+space, and a search never mixes two alignments' vectors. pgvector filters *after* the index scan, so with one global
 index a domain that is 1 % of the table would get about 1 % of its neighbours; with a partial index
 the ``WHERE`` is true for every row the index returns and recall does not depend on the domain's
 share of the table. The query repeats the index's predicate as literals
-(``domain_id = 7 AND model_name = 'Dlib'``) so that the planner can match the partial index, and
+(``domain_id = 7 AND model_name = 'Dlib' AND alignment = 'dlib_chip'``) so that the planner can match the partial index, and
 casts the column to the model's dimension as the index expression does. Small domains are left
 to the planner, which reads them through the btree (domain, model) index and sorts: exact and
 cheaper than a graph walk.
@@ -27,7 +28,7 @@ from django.db import connections, models, router
 from pgvector import Vector
 
 from faces.models_zoo import HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
-from gallery.indexes import indexed_vectors
+from gallery.indexes import indexed_vectors, space_predicate
 
 # Candidate faces fetched from the index before grouping them by person (at least this many,
 # and at least FACES_PER_PERSON per requested person).
@@ -70,14 +71,14 @@ def _vector_literal(vector: np.ndarray) -> str:
     return Vector(np.asarray(vector, dtype=np.float32)).to_text()
 
 
-def candidates_sql(*, domain_id: int, model_name: str, limit: int, exact: bool) -> str:
-    """The nearest ``limit`` faces of active persons of one domain and model, nearest first.
+def candidates_sql(*, domain_id: int, model_name: str, alignment: str, limit: int, exact: bool) -> str:
+    """The nearest ``limit`` faces of active persons of one domain and vector space, nearest first.
 
     ANN orders by ``embedding::halfvec(dim) <=> q``, the expression of the domain's partial HNSW
     index (gallery.indexes: half-precision copies make the graph half as big and its walk ~30 %
     faster); the distance reported, and the final order, come from the full-precision vector.
     Exact search orders by the bare column, which no HNSW index serves, so it is a true scan.
-    ``domain_id`` is an int and ``model_name`` is checked against the zoo: safe as literals (and
+    ``domain_id`` is an int, ``model_name`` and ``alignment`` are checked against the zoo: safe as literals (and
     they must be literals for the planner to match the partial index). The person's domain is
     checked too, although the database already ties a face's domain to its person's: a search
     must never name another domain's person, whatever the rows say.
@@ -90,14 +91,15 @@ def candidates_sql(*, domain_id: int, model_name: str, limit: int, exact: bool) 
     return f"""
         SELECT f.id, f.person_id, ({distance}) AS distance
         FROM gallery_faceembedding f JOIN gallery_person p ON p.id = f.person_id
-        WHERE f.domain_id = {int(domain_id)} AND f.model_name = '{model_name}' AND p.active AND f.searchable
+        WHERE {space_predicate(domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f")}
+          AND p.active AND f.searchable
           AND p.domain_id = {int(domain_id)}
         ORDER BY {order}
         LIMIT {int(limit)}"""
 
 
 class FaceEmbeddingQuerySet(models.QuerySet):
-    def _run(self, sql: str, params: dict, *, scope: tuple[int, str], exact: bool, limit: int) -> list[tuple]:
+    def _run(self, sql: str, params: dict, *, scope: tuple[int, str, str], exact: bool, limit: int) -> list[tuple]:
         connection = connections[router.db_for_read(self.model)]
         with connection.cursor() as cursor:
             if not exact:
@@ -113,7 +115,7 @@ class FaceEmbeddingQuerySet(models.QuerySet):
             return cursor.fetchall()
 
     def nearest_faces(
-        self, vector: np.ndarray, *, domain_id: int, model_name: str, k: int, exact: bool = False
+        self, vector: np.ndarray, *, domain_id: int, model_name: str, alignment: str, k: int, exact: bool = False
     ) -> list[FaceHit]:
         """The ``k`` faces of active persons nearest to ``vector``, nearest first.
 
@@ -122,9 +124,12 @@ class FaceEmbeddingQuerySet(models.QuerySet):
         the full-precision distance (``nearest_persons`` does the same with its 100 candidates)."""
         exact = _checked(vector, model_name) or exact
         limit = k if exact else k * RERANK
-        candidates = candidates_sql(domain_id=domain_id, model_name=model_name, limit=limit, exact=exact)
+        candidates = candidates_sql(
+            domain_id=domain_id, model_name=model_name, alignment=alignment, limit=limit, exact=exact
+        )
         sql = f"SELECT * FROM ({candidates}) nn ORDER BY distance, id LIMIT {int(k)}"
-        rows = self._run(sql, {"q": _vector_literal(vector)}, scope=(domain_id, model_name), exact=exact, limit=limit)
+        scope = (domain_id, model_name, alignment)
+        rows = self._run(sql, {"q": _vector_literal(vector)}, scope=scope, exact=exact, limit=limit)
         return [FaceHit(face_id=row[0], person_id=row[1], distance=float(row[2])) for row in rows]
 
     def nearest_persons(
@@ -133,6 +138,7 @@ class FaceEmbeddingQuerySet(models.QuerySet):
         *,
         domain_id: int,
         model_name: str,
+        alignment: str,
         threshold: float,
         top_k: int,
         exact: bool = False,
@@ -142,13 +148,15 @@ class FaceEmbeddingQuerySet(models.QuerySet):
         (among the candidate faces)."""
         exact = _checked(vector, model_name) or exact
         limit = max(CANDIDATE_FACES, top_k * FACES_PER_PERSON)
-        candidates = candidates_sql(domain_id=domain_id, model_name=model_name, limit=limit, exact=exact)
+        candidates = candidates_sql(
+            domain_id=domain_id, model_name=model_name, alignment=alignment, limit=limit, exact=exact
+        )
         sql = f"""
             WITH nn AS MATERIALIZED ({candidates})
             SELECT person_id, min(distance), count(*) FILTER (WHERE distance <= %(threshold)s)
             FROM nn GROUP BY person_id ORDER BY min(distance), person_id LIMIT %(top_k)s"""
         params = {"q": _vector_literal(vector), "threshold": threshold, "top_k": top_k}
-        rows = self._run(sql, params, scope=(domain_id, model_name), exact=exact, limit=limit)
+        rows = self._run(sql, params, scope=(domain_id, model_name, alignment), exact=exact, limit=limit)
         return [PersonHit(person_id=row[0], distance=float(row[1]), faces_matched=row[2]) for row in rows]
 
 

@@ -48,14 +48,16 @@ class DomainSerializer(serializers.Serializer):
     name = serializers.CharField()
     model = serializers.CharField(source="model_name", help_text="DeepFace recognition model serving searches")
     detector = serializers.CharField()
+    alignment = serializers.CharField(help_text="How faces are cropped for the model: dlib_chip or deepface")
     threshold = serializers.FloatField(source="effective_threshold", help_text="Effective cosine-distance threshold")
     pending_model = BlankAsNullCharField(allow_null=True, help_text="Model being switched to, if any")
+    pending_alignment = BlankAsNullCharField(allow_null=True, help_text="Alignment being switched to, if any")
     person_count = serializers.IntegerField()
     photo_count = serializers.IntegerField()
-    face_count = serializers.SerializerMethodField(help_text="Faces embedded with the serving model")
+    face_count = serializers.SerializerMethodField(help_text="Faces embedded in the serving space (model, alignment)")
 
     def get_face_count(self, domain) -> int:
-        return domain.faces.filter(model_name=domain.model_name).count()
+        return domain.faces.filter(model_name=domain.model_name, alignment=domain.alignment).count()
 
 
 class DomainListSerializer(serializers.Serializer):

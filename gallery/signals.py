@@ -12,7 +12,7 @@ from gallery.models import Domain
 def domain_saved(sender, instance: Domain, **kwargs) -> None:
     from gallery.services import domain_index_ensure
 
-    domain_index_ensure(domain_id=instance.id, model_name=instance.model_name)
+    domain_index_ensure(domain_id=instance.id, model_name=instance.model_name, alignment=instance.alignment)
 
 
 @receiver(post_delete, sender=Domain)

@@ -136,12 +136,17 @@ class CompareApi(CompareMetrics, APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        # Without a domain: the default model on its native alignment, with that pair's threshold.
         model_name, detector, threshold = settings.FACEREC_DEFAULT_MODEL, settings.FACEREC_DEFAULT_DETECTOR, None
+        alignment = None
         if data.get("domain") or request.auth.domains.count() == 1:
             domain = domain_for_key(request.auth, data.get("domain"))
             model_name, detector, threshold = domain.model_name, domain.detector, domain.effective_threshold
+            alignment = domain.alignment
         threshold = data.get("threshold", threshold)
         image1, image2 = read_image(request, data, "image1"), read_image(request, data, "image2")
         with image_errors():
-            result = services.compare(image1, image2, model_name=model_name, detector=detector, threshold=threshold)
+            result = services.compare(
+                image1, image2, model_name=model_name, detector=detector, alignment=alignment, threshold=threshold
+            )
         return Response(CompareResponse(result).data, status=status.HTTP_200_OK)

@@ -80,13 +80,20 @@ def _search_all(vectors: np.ndarray, *, exact: bool, k: int, top_k: int, thresho
 
 
 def measure_agreement(
-    vectors: np.ndarray, *, domain_id: int, model_name: str, threshold: float, k: int = 10, top_k: int = 5
+    vectors: np.ndarray,
+    *,
+    domain_id: int,
+    model_name: str,
+    alignment: str,
+    threshold: float,
+    k: int = 10,
+    top_k: int = 5,
 ) -> Agreement:
     """Run every vector through ANN and exact search of one domain and compare the answers.
 
     All ANN searches run first, then all exact ones: an exact scan between two ANN searches
     would push the index out of the buffer cache, which a server answering queries never does."""
-    scope = {"domain_id": domain_id, "model_name": model_name}
+    scope = {"domain_id": domain_id, "model_name": model_name, "alignment": alignment}
     settings = {"k": k, "top_k": top_k, "threshold": threshold, "scope": scope}
     ann_persons, ann_matches, ann_faces, ann_ms = _search_all(vectors, exact=False, **settings)
     exact_persons, exact_matches, exact_faces, exact_ms = _search_all(vectors, exact=True, **settings)

@@ -163,7 +163,7 @@ class RecognizeResponse(serializers.Serializer):
     image = ImageSizeSerializer(source="recognition", help_text=IMAGE_SIZE_HELP)
     faces = FaceResultSerializer(many=True, source="recognition.faces",
                                  help_text="Largest face first; empty when the photo has no face")
-    timings_ms = serializers.DictField(child=RoundedFloatField(decimals=2), help_text="decode, detect, embed, search, total")
+    timings_ms = serializers.DictField(child=RoundedFloatField(decimals=2), help_text="decode, detect, align, embed, search, total")
 
 
 # --- Detect ------------------------------------------------------------------------------------
@@ -247,6 +247,7 @@ class CompareResponse(serializers.Serializer):
     distance = RoundedFloatField(decimals=6)
     threshold = serializers.FloatField()
     model = serializers.CharField(source="model_name")
+    alignment = serializers.CharField(help_text="How both faces were cropped for the model (dlib_chip, deepface)")
     faces = CompareFacesSerializer(source="*")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from facerec.routers import search_reads
 from faces.distance import cosine_distance
-from faces.models_zoo import default_threshold
+from faces.models_zoo import default_threshold, native_alignment
 from faces.pipeline import Face, StageTimer, detect_faces
 from faces.quality import QualityBar
 from gallery.models import Domain, FaceEmbedding, Person
@@ -110,6 +110,7 @@ def search_face(
             face.embedding,
             domain_id=domain.id,
             model_name=domain.model_name,
+            alignment=domain.alignment,
             threshold=threshold,
             top_k=top_k,
             exact=exact,
@@ -149,7 +150,12 @@ def recognize(
     timer = timer or StageTimer()
     threshold = domain.effective_threshold if threshold is None else threshold
     image, faces = detect_faces(
-        data, model_name=domain.model_name, detector=domain.detector, max_faces=max_faces, timer=timer
+        data,
+        model_name=domain.model_name,
+        detector=domain.detector,
+        alignment=domain.alignment,
+        max_faces=max_faces,
+        timer=timer,
     )
     results = []
     for face in faces:
@@ -196,7 +202,8 @@ def detect(
     by the domain's detector; nothing is searched. The domain's recognizer runs too, as detection
     and embedding are one pipeline."""
     image, faces = detect_faces(
-        data, model_name=domain.model_name, detector=domain.detector, max_faces=max_faces, timer=timer
+        data, model_name=domain.model_name, detector=domain.detector, alignment=domain.alignment,
+        max_faces=max_faces, timer=timer,
     )
     bar = domain.quality_bar
     width, height = image.original_size
@@ -217,23 +224,33 @@ class Comparison:
     distance: float
     threshold: float
     model_name: str
+    alignment: str
     face1: Face
     face2: Face
 
 
 def compare(
-    data1: bytes, data2: bytes, *, model_name: str, detector: str, threshold: float | None = None
+    data1: bytes,
+    data2: bytes,
+    *,
+    model_name: str,
+    detector: str,
+    alignment: str | None = None,
+    threshold: float | None = None,
 ) -> Comparison:
-    """Compare the largest face of each photo; raises NoFaceFound naming a photo without one."""
-    threshold = default_threshold(model_name) if threshold is None else threshold
+    """Compare the largest face of each photo, both aligned with ``alignment`` (a domain's; default:
+    the model's native one), against ``threshold`` (default: the model's for that alignment).
+    Raises NoFaceFound naming a photo without a face."""
+    alignment = alignment or native_alignment(model_name)
+    threshold = default_threshold(model_name, alignment) if threshold is None else threshold
     faces = []
     for side, data in (("image1", data1), ("image2", data2)):
-        _, found = detect_faces(data, model_name=model_name, detector=detector, max_faces=1)
+        _, found = detect_faces(data, model_name=model_name, detector=detector, alignment=alignment, max_faces=1)
         if not found:
             raise NoFaceFound(side)
         faces.append(found[0])
     distance = cosine_distance(faces[0].embedding, faces[1].embedding)
     return Comparison(
         verified=distance <= threshold, distance=distance, threshold=threshold, model_name=model_name,
-        face1=faces[0], face2=faces[1],
+        alignment=alignment, face1=faces[0], face2=faces[1],
     )

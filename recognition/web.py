@@ -122,7 +122,7 @@ def compare(request):
         try:
             result = services.compare(
                 image1, image2, model_name=domain.model_name, detector=domain.detector,
-                threshold=domain.effective_threshold,
+                alignment=domain.alignment, threshold=domain.effective_threshold,
             )
         except services.NoFaceFound as exc:
             raise NoFaceError(f"no face was found in the {PHOTO_LABELS[exc.side].lower()}") from None

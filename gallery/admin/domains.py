@@ -1,12 +1,13 @@
-"""Domains in the admin: a model whose weights are missing is refused, and changing a domain's model
-or detector starts a switch (services.domain_model_switch) instead of saving the new one at once."""
+"""Domains in the admin: a model whose weights are missing (or an alignment it cannot take) is
+refused, and changing a domain's model, detector or alignment starts a switch
+(services.domain_model_switch) instead of saving the new one at once."""
 
 from django import forms
 from django.contrib import admin
 from django.db import transaction
 from django.db.models import Count, F, Q
 
-from faces.models_zoo import ModelUnavailable, check_available
+from faces.models_zoo import ModelUnavailable, check_alignment, check_available, native_alignment
 from gallery import services
 from gallery.models import Domain
 
@@ -20,6 +21,8 @@ class DomainForm(forms.ModelForm):
         data = super().clean()
         try:
             check_available(data.get("model_name", ""), data.get("detector", ""))
+            if data.get("alignment"):
+                check_alignment(data["model_name"], data["alignment"])
         except ModelUnavailable as exc:
             raise forms.ValidationError(str(exc)) from None
         return data
@@ -33,13 +36,15 @@ class DomainAdmin(admin.ModelAdmin):
     list_filter = ["active", "model_name"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["pending_model", "pending_detector", "created"]
+    readonly_fields = ["pending_model", "pending_detector", "pending_alignment", "created"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
             n_persons=Count("persons", distinct=True),
             n_photos=Count("photos", distinct=True),
-            n_faces=Count("faces", filter=Q(faces__model_name=F("model_name")), distinct=True),
+            n_faces=Count(
+                "faces", filter=Q(faces__model_name=F("model_name"), faces__alignment=F("alignment")), distinct=True
+            ),
         )
 
     @admin.display(description="threshold")
@@ -48,7 +53,9 @@ class DomainAdmin(admin.ModelAdmin):
 
     @admin.display(description="switching to")
     def switching_to(self, obj: Domain) -> str:
-        return f"{obj.pending_model}/{obj.pending_detector}" if obj.pending_model else "-"
+        if not obj.pending_model:
+            return "-"
+        return f"{obj.pending_model}/{obj.pending_detector}/{obj.pending_alignment}"
 
     @admin.display(description="persons", ordering="n_persons")
     def person_count(self, obj: Domain) -> int:
@@ -68,6 +75,11 @@ class DomainAdmin(admin.ModelAdmin):
             "DeepFace recognition model. Changing it (or the detector) re-embeds every photo in the background; "
             "searches keep using the current model until the new vectors are complete."
         )
+        form.base_fields["alignment"].help_text = (
+            "How faces are cropped for the model; empty: the model's native one (dlib_chip for Dlib). "
+            "Changing it re-embeds every photo like a model change. Keep deepface for a domain whose "
+            "vectors came from a DeepFace PKL (import_pkl) that have no photo files to re-embed."
+        )
         return form
 
     def delete_model(self, request, obj: Domain):
@@ -79,13 +91,14 @@ class DomainAdmin(admin.ModelAdmin):
             services.domain_remove(domain=domain)
 
     def save_model(self, request, obj: Domain, form, change):
-        switch = change and ({"model_name", "detector"} & set(form.changed_data))
+        switch = change and ({"model_name", "detector", "alignment"} & set(form.changed_data))
         if switch:
-            new = (obj.model_name, obj.detector)
+            new = (obj.model_name, obj.detector, obj.alignment or native_alignment(obj.model_name))
             obj.model_name, obj.detector = form.initial["model_name"], form.initial["detector"]
+            obj.alignment = form.initial["alignment"]
         super().save_model(request, obj, form, change)
         if switch:
-            task = services.domain_model_switch(domain=obj, model_name=new[0], detector=new[1])
+            task = services.domain_model_switch(domain=obj, model_name=new[0], detector=new[1], alignment=new[2])
             if task is not None:
-                self.message_user(request, f"Re-embedding {obj.slug} with {new[0]}/{new[1]} in the background "
+                self.message_user(request, f"Re-embedding {obj.slug} with {'/'.join(new)} in the background "
                                   f"(task {task.pk}); searches switch when it is complete.")

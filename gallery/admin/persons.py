@@ -87,7 +87,11 @@ class PersonAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
             n_photos=Count("photos", distinct=True),
-            n_faces=Count("faces", filter=Q(faces__model_name=F("domain__model_name")), distinct=True),
+            n_faces=Count(
+                "faces",
+                filter=Q(faces__model_name=F("domain__model_name"), faces__alignment=F("domain__alignment")),
+                distinct=True,
+            ),
         )
 
     @admin.display(description="")

@@ -17,7 +17,9 @@ def face_box_html(photo: FacePhoto, *, height: int = 120) -> str:
     it scales with the thumbnail)."""
     if not photo.image:
         return "-"
-    face = next((f for f in photo.faces.all() if f.model_name == photo.domain.model_name), None)
+    face = next(
+        (f for f in photo.faces.all() if (f.model_name, f.alignment) == photo.domain.space), None
+    )
     width, full_height = photo.width, photo.height
     box = ""
     if face is not None and width and full_height:

@@ -5,18 +5,25 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from faces.models_zoo import check_available
+from faces.models_zoo import check_alignment, check_available, native_alignment
 from gallery.indexes import vector_index_ensure
 from gallery.models import Domain
 
 
 @transaction.atomic
-def domain_create(*, slug: str, name: str = "", model_name: str | None = None, detector: str | None = None) -> Domain:
+def domain_create(
+    *, slug: str, name: str = "", model_name: str | None = None, detector: str | None = None, alignment: str | None = None
+) -> Domain:
+    """A new domain; ``alignment`` defaults to the model's native one (dlib's chip for Dlib)."""
     model_name = model_name or settings.FACEREC_DEFAULT_MODEL
     detector = detector or settings.FACEREC_DEFAULT_DETECTOR
+    alignment = alignment or native_alignment(model_name)
     check_available(model_name, detector)
+    check_alignment(model_name, alignment)
     # The domain's vector index is created by the post_save signal (gallery.signals).
-    return Domain.objects.create(slug=slug, name=name or slug, model_name=model_name, detector=detector)
+    return Domain.objects.create(
+        slug=slug, name=name or slug, model_name=model_name, detector=detector, alignment=alignment
+    )
 
 
 def domain_get_or_create(*, slug: str) -> tuple[Domain, bool]:
@@ -29,11 +36,11 @@ def domain_get_or_create(*, slug: str) -> tuple[Domain, bool]:
         return Domain.objects.get(slug=slug), False
 
 
-def domain_index_ensure(*, domain_id: int, model_name: str) -> None:
-    """Create the (domain, model) vector index if it is missing, also inside a transaction."""
+def domain_index_ensure(*, domain_id: int, model_name: str, alignment: str) -> None:
+    """Create the (domain, model, alignment) vector index if it is missing, also inside a transaction."""
     if connection.in_atomic_block:
         # PostgreSQL refuses CREATE INDEX on a table with pending deferred FK checks in the same
         # transaction (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED): run them now.
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    vector_index_ensure(domain_id=domain_id, model_name=model_name)
+    vector_index_ensure(domain_id=domain_id, model_name=model_name, alignment=alignment)

@@ -1,6 +1,6 @@
-"""Embedding stored photos: detect the largest face of a photo already stored and write its vector,
-with the domain's serving model (and the pending one while a model switch runs). Run by the
-``embed_photo`` / ``embed_batch`` tasks, the ingest and the model switch."""
+"""Embedding stored photos: detect the largest face of a photo already stored and write its vector
+in the domain's serving vector space (model and alignment), and in the pending one while a switch
+runs. Run by the ``embed_photo`` / ``embed_batch`` tasks, the ingest and the model switch."""
 
 from __future__ import annotations
 
@@ -34,63 +34,69 @@ def photos_embed_run(*, task: GalleryTask) -> dict:
 
 
 def photo_embed(*, photo_id: int, replace: bool = False) -> str:
-    """Detect and embed a stored photo with its domain's serving model, and with the pending model
-    too while a model switch runs. Idempotent: a photo already done is skipped unless ``replace``.
-    Returns the serving model's outcome: embedded, no_face, failed, skipped or gone."""
+    """Detect and embed a stored photo in its domain's serving space (model and alignment), and in
+    the pending space too while a switch runs. Idempotent: a photo already done is skipped unless
+    ``replace``. Returns the serving space's outcome: embedded, no_face, failed, skipped or gone."""
     photo = FacePhoto.objects.select_related("domain").filter(pk=photo_id).first()
     if photo is None:
         return "gone"
     domain = photo.domain
-    targets = {domain.model_name: domain.detector}
-    if domain.pending_model:
-        targets[domain.pending_model] = domain.pending_detector  # same model: the new detector wins
+    targets = {domain.space: domain.detector}
+    if domain.pending_space:
+        targets[domain.pending_space] = domain.pending_detector  # same space: the new detector wins
     outcome = "skipped"
-    for model_name, detector in targets.items():
-        result = photo_embed_with(photo=photo, model_name=model_name, detector=detector, replace=replace)
-        if model_name == domain.model_name:
+    for (model_name, alignment), detector in targets.items():
+        result = photo_embed_with(
+            photo=photo, model_name=model_name, alignment=alignment, detector=detector, replace=replace
+        )
+        if (model_name, alignment) == domain.space:
             outcome = result
     return outcome
 
 
-def photo_embed_with(*, photo: FacePhoto, model_name: str, detector: str, replace: bool = False) -> str:
-    """Embed ``photo`` with one model. The face row and (for the serving model) the photo's status
+def photo_embed_with(
+    *, photo: FacePhoto, model_name: str, alignment: str, detector: str, replace: bool = False
+) -> str:
+    """Embed ``photo`` in one space. The face row and (for the serving space) the photo's status
     commit together under a lock on the photo row, so concurrent or redelivered runs store one face."""
-    if not replace and _photo_done(photo, model_name):
+    space = (model_name, alignment)
+    if not replace and _photo_done(photo, space):
         return "skipped"
     try:
         with photo.image.open("rb") as handle:
             data = handle.read()
-        _, faces = detect_faces(data, model_name=model_name, detector=detector)
+        _, faces = detect_faces(data, model_name=model_name, detector=detector, alignment=alignment)
     except (ImageRejected, OSError) as exc:
         reason = str(exc) if isinstance(exc, ImageRejected) else f"cannot read the stored file: {exc}"
-        if model_name == photo.domain.model_name:
+        if space == photo.domain.space:
             photo.status, photo.reason = FacePhoto.Status.FAILED, reason
             photo.save(update_fields=["status", "reason"])  # save(), not update(): the ingest metrics count it
         return "failed"
-    return _faces_commit(photo=photo, model_name=model_name, faces=faces, replace=replace)
+    return _faces_commit(photo=photo, space=space, faces=faces, replace=replace)
 
 
-def _photo_done(photo: FacePhoto, model_name: str) -> bool:
-    if FaceEmbedding.objects.filter(photo_id=photo.pk, model_name=model_name).exists():
+def _photo_done(photo: FacePhoto, space: tuple[str, str]) -> bool:
+    if FaceEmbedding.objects.filter(photo_id=photo.pk, model_name=space[0], alignment=space[1]).exists():
         return True
-    return model_name == photo.domain.model_name and photo.status != FacePhoto.Status.PENDING
+    return space == photo.domain.space and photo.status != FacePhoto.Status.PENDING
 
 
 @transaction.atomic
-def _faces_commit(*, photo: FacePhoto, model_name: str, faces: list[Face], replace: bool) -> str:
+def _faces_commit(*, photo: FacePhoto, space: tuple[str, str], faces: list[Face], replace: bool) -> str:
     locked = FacePhoto.objects.select_for_update().filter(pk=photo.pk).first()
     if locked is None:
         return "gone"  # removed while it was being embedded
-    serving, pending = Domain.objects.values_list("model_name", "pending_model").get(pk=locked.domain_id)
-    if model_name not in (serving, pending):
-        return "skipped"  # the domain switched models meanwhile
-    existing = FaceEmbedding.objects.filter(photo=locked, model_name=model_name)
+    domain = Domain.objects.get(pk=locked.domain_id)
+    if space not in (domain.space, domain.pending_space):
+        return "skipped"  # the domain switched spaces meanwhile
+    model_name, alignment = space
+    existing = FaceEmbedding.objects.filter(photo=locked, model_name=model_name, alignment=alignment)
     if replace:
         existing.delete()
     elif existing.exists():
         return "skipped"
-    face = face_store(photo=locked, face=faces[0], model_name=model_name) if faces else None
-    if model_name == serving:
+    face = face_store(photo=locked, face=faces[0], model_name=model_name, alignment=alignment) if faces else None
+    if space == domain.space:
         locked.status = FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE
         locked.reason = "" if faces else "no face detected"
         locked.save(update_fields=["status", "reason"])

@@ -34,7 +34,9 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
     existing = FacePhoto.objects.filter(domain=domain, content_hash=content_hash).first()
     if existing is not None:
         return PhotoOutcome(photo=existing, created=False)
-    image, faces = detect_faces(data, model_name=domain.model_name, detector=domain.detector)
+    image, faces = detect_faces(
+        data, model_name=domain.model_name, detector=domain.detector, alignment=domain.alignment
+    )
     try:
         with transaction.atomic():
             photo = _photo_store(
@@ -46,7 +48,7 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
                 status=FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE,
             )
             if faces:
-                face = face_store(photo=photo, face=faces[0], model_name=domain.model_name)
+                face = face_store(photo=photo, face=faces[0], model_name=domain.model_name, alignment=domain.alignment)
                 photo_reason_set(photo=photo, face=face)
     except IntegrityError:
         # Another process stored the same picture meanwhile.
@@ -106,7 +108,7 @@ def photo_store_pending(
 
 @transaction.atomic
 def photo_import(
-    *, person: Person, content_hash: str, source_name: str, model_name: str, face: Face | None,
+    *, person: Person, content_hash: str, source_name: str, model_name: str, alignment: str, face: Face | None,
     data: bytes | None = None, extension: str = "img",
 ) -> FacePhoto:
     """Store a photo whose face was found elsewhere (a migrated DeepFace gallery) with that face's
@@ -124,7 +126,7 @@ def photo_import(
         photo.image.save(f"{content_hash}.{extension}", ContentFile(data), save=False)
     photo.save()
     if face is not None:
-        face_store(photo=photo, face=face, model_name=model_name)
+        face_store(photo=photo, face=face, model_name=model_name, alignment=alignment)
     return photo
 
 
@@ -147,7 +149,7 @@ def _photo_store(
     return photo
 
 
-def face_store(*, photo: FacePhoto, face: Face, model_name: str) -> FaceEmbedding:
+def face_store(*, photo: FacePhoto, face: Face, model_name: str, alignment: str) -> FaceEmbedding:
     """Store a face of ``photo`` with its quality record against the domain's bar; a face below
     the bar is stored but not searchable (never returned by a search)."""
     record = face.quality.as_dict(photo.domain.quality_bar) if face.quality is not None else None
@@ -156,6 +158,7 @@ def face_store(*, photo: FacePhoto, face: Face, model_name: str) -> FaceEmbeddin
         person_id=photo.person_id,
         domain_id=photo.domain_id,
         model_name=model_name,
+        alignment=alignment,
         embedding=face.embedding,
         box_x=face.box["x"],
         box_y=face.box["y"],

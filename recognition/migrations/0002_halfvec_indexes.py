@@ -2,7 +2,8 @@
 
 Searches now order by ``embedding::halfvec(dim)`` (gallery.querysets), which an index over
 ``embedding::vector(dim)`` cannot serve; without this rebuild they would still be right (an exact
-scan) but slow. Each index is dropped and built again by gallery.indexes.
+scan) but slow. Each index is dropped here; gallery's 0005_alignment builds every domain's index again (named and
+filtered by vector space), whichever of the two runs first.
 """
 
 import re
@@ -14,7 +15,6 @@ _NAME = re.compile(r"^face_hnsw_d(?P<domain>\d+)_(?P<model>[a-z0-9]+)$")
 
 def rebuild(apps, schema_editor):
     from faces.models_zoo import MODEL_DIMENSIONS
-    from gallery import indexes
 
     models = {re.sub(r"[^a-z0-9]", "", name.lower()): name for name in MODEL_DIMENSIONS}
     with schema_editor.connection.cursor() as cursor:
@@ -24,9 +24,8 @@ def rebuild(apps, schema_editor):
         match = _NAME.match(name)
         if not match or "halfvec" in definition or match["model"] not in models:
             continue
-        domain_id, model_name = int(match["domain"]), models[match["model"]]
-        indexes.vector_index_drop(domain_id=domain_id, model_name=model_name)
-        indexes.vector_index_ensure(domain_id=domain_id, model_name=model_name)
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):

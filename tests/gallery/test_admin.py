@@ -112,5 +112,5 @@ def test_every_object_has_a_readable_name(alpha, staff):
     page = staff.get(f"/admin/gallery/person/{person.pk}/delete/").content.decode()
 
     assert not [name for name in names if "object (" in name]
-    assert f"face of photo {face.photo_id} (Dlib)" in str(face) and f"embed_photo {str(task.pk)[:8]}" in str(task)
+    assert f"face of photo {face.photo_id} (Dlib/dlib_chip)" in str(face) and f"embed_photo {str(task.pk)[:8]}" in str(task)
     assert "object (" not in page and str(face) in page

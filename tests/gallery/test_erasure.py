@@ -84,7 +84,7 @@ def test_deleting_a_domain_erases_everything_in_it(door, alpha, beta, admin_clie
     persons = [add_photos(alpha, "Angelina", "img1.jpg", "img2.jpg"), add_photos(alpha, "Other", "img17.jpg")]
     kept = add_photos(beta, "Beta Person", "img4.jpg")
     paths, kept_paths = [path for person in persons for path in _files(person)], _files(kept)
-    index = indexes.index_name(alpha.pk, alpha.model_name)
+    index = indexes.index_name(alpha.pk, *alpha.space)
     assert index in indexes.vector_indexes_list()
 
     with django_capture_on_commit_callbacks(execute=True):

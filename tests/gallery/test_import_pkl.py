@@ -64,6 +64,8 @@ def test_pkl_written_by_deepface_find_is_migrated_and_searchable(alpha, alice, l
         written = {Path(r["identity"]).name: np.asarray(r["embedding"]) for r in pickle.load(handle)}
     assert len(written) == 3
 
+    # A domain that receives DeepFace's vectors is on DeepFace's crop (import_pkl creates new ones so).
+    Domain.objects.filter(pk=alpha.pk).update(alignment="deepface")
     out = import_pkl(pkl, domain="alpha", model="Dlib")
     again = import_pkl(pkl, domain="alpha", model="Dlib")
 

@@ -76,14 +76,14 @@ def test_switch_answers_from_old_model_until_complete_then_flips(
         task = services.domain_model_switch(domain=alpha, model_name=deepid, detector="dlib")
     alpha.refresh_from_db()
     assert (alpha.model_name, alpha.pending_model) == ("Dlib", "DeepID")
-    assert indexes.index_name(alpha.id, "DeepID") in indexes.vector_indexes_list()
+    assert indexes.index_name(alpha.id, "DeepID", "deepface") in indexes.vector_indexes_list()
 
     # Part of the new set exists: answers still come from Dlib's vectors only.
     first = angelina.photos.order_by("id").first()
-    services.photo_embed_with(photo=first, model_name="DeepID", detector="dlib")
+    services.photo_embed_with(photo=first, model_name="DeepID", alignment="deepface", detector="dlib")
     assert FaceEmbedding.objects.filter(domain=alpha, model_name="DeepID").count() == 1
     body = recognize(alice, "img4.jpg")
-    assert body["model"] == "Dlib" and body["threshold"] == 0.07
+    assert body["model"] == "Dlib" and body["threshold"] == 0.055  # Dlib on its chip
     assert body["faces"][0]["match"]["person"]["name"] == "Angelina"
     assert body["faces"][0]["candidates"][0]["faces_matched"] == 2
 
@@ -141,7 +141,7 @@ def test_redelivered_reembed_resumes_from_its_cursor(alpha, deepid, django_captu
         task = services.domain_model_switch(domain=alpha, model_name=deepid, detector="dlib")
     first = FacePhoto.objects.order_by("id").first()
     # A worker embedded the first photo, recorded its cursor, and was killed (the task stays running).
-    services.photo_embed_with(photo=first, model_name="DeepID", detector="dlib")
+    services.photo_embed_with(photo=first, model_name="DeepID", alignment="deepface", detector="dlib")
     GalleryTask.objects.filter(pk=task.pk).update(status="running", result={"cursor": first.id}, done=1, attempts=1)
 
     services.gallery_task_run(task_id=task.pk)  # the redelivered message

@@ -27,7 +27,8 @@ def test_domains_lists_only_the_keys_domains(alpha, beta, alice):
 
     assert [domain["slug"] for domain in body["results"]] == ["alpha"]
     domain = body["results"][0]
-    assert (domain["model"], domain["detector"], domain["threshold"]) == ("Dlib", "dlib", 0.07)
+    assert (domain["model"], domain["detector"], domain["alignment"], domain["threshold"]) == ("Dlib", "dlib", "dlib_chip", 0.055)
+    assert domain["pending_alignment"] is None
     assert (domain["person_count"], domain["photo_count"], domain["face_count"]) == (1, 1, 1)
 
 

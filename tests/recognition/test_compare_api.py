@@ -22,9 +22,21 @@ def test_same_person_is_verified(alpha, alice):
     assert response.status_code == 200
     body = response.json()
     assert body["verified"] is True
-    assert body["distance"] <= body["threshold"] == 0.07
-    assert body["model"] == "Dlib"
+    assert body["distance"] <= body["threshold"] == 0.055  # Dlib on its own chip, alpha's alignment
+    assert (body["model"], body["alignment"]) == ("Dlib", "dlib_chip")
     assert set(body["faces"]["image1"]) == {"x", "y", "w", "h"}
+
+
+def test_a_deepface_domain_compares_on_deepfaces_crop_and_threshold(db):
+    from gallery.services import api_key_create, domain_create
+    from tests.conftest import _client
+
+    legacy = domain_create(slug="legacy", alignment="deepface")
+    _, secret = api_key_create(name="legacy", domains=[legacy], can_write=False)
+    body = _client(secret).post("/api/v1/compare", {"image1": _upload("img1.jpg"), "image2": _upload("img2.jpg")}).json()
+
+    assert (body["alignment"], body["threshold"]) == ("deepface", 0.07)
+    assert body["verified"] is True
 
 
 def test_different_persons_are_not_verified(alpha, alice):

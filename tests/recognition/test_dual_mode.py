@@ -46,7 +46,7 @@ def synthetic(db):
     domain = Domain.objects.create(slug="synthetic", name="synthetic", model_name="Dlib")
     gallery = clustered(1500, 128, seed=4)
     gallery_load(domain, gallery)
-    indexes.vector_index_ensure(domain_id=domain.id, model_name="Dlib")
+    indexes.vector_index_ensure(domain_id=domain.id, model_name="Dlib", alignment=domain.alignment)
     return domain, gallery
 
 

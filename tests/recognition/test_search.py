@@ -22,7 +22,7 @@ def _domain(slug: str, model_name: str, n_faces: int, seed: int):
     domain = Domain.objects.create(slug=slug, name=slug, model_name=model_name)
     gallery = clustered(n_faces, 512 if model_name == "ArcFace" else 128, seed=seed)
     gallery_load(domain, gallery)
-    indexes.vector_index_ensure(domain_id=domain.id, model_name=model_name)
+    indexes.vector_index_ensure(domain_id=domain.id, model_name=model_name, alignment=domain.alignment)
     return domain, gallery
 
 
@@ -49,7 +49,7 @@ def galleries(force_index):
 def test_ann_search_uses_the_domains_own_partial_index(galleries):
     for domain, gallery in galleries.values():
         plan = _plan(domain, gallery.vectors[0])
-        assert indexes.index_name(domain.id, domain.model_name) in plan, plan
+        assert indexes.index_name(domain.id, *domain.space) in plan, plan
 
 
 @pytest.mark.parametrize("name", ["big", "small", "wide"])
@@ -57,7 +57,7 @@ def test_ann_recall_at_10_matches_exact_search(galleries, name):
     domain, gallery = galleries[name]
     queries = gallery.queries(40, seed=11)
 
-    agreement = measure_agreement(queries, domain_id=domain.id, model_name=domain.model_name, threshold=0.07)
+    agreement = measure_agreement(queries, domain_id=domain.id, model_name=domain.model_name, alignment=domain.alignment, threshold=0.07)
 
     assert agreement.recall_at_k >= 0.99, agreement
     assert agreement.top1_agreement >= 0.97, agreement
@@ -68,8 +68,10 @@ def test_small_domain_next_to_a_big_one_gets_all_its_neighbours(galleries):
     person_ids = set(Person.objects.filter(domain=small).values_list("id", flat=True))
 
     for query in gallery.queries(20, seed=5):
-        ann = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib", k=10)
-        exact = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib", k=10, exact=True)
+        ann = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib",
+            alignment=small.alignment, k=10)
+        exact = FaceEmbedding.objects.nearest_faces(query, domain_id=small.id, model_name="Dlib",
+            alignment=small.alignment, k=10, exact=True)
         assert [hit.face_id for hit in ann] == [hit.face_id for hit in exact]
         assert {hit.person_id for hit in ann} <= person_ids
 
@@ -77,15 +79,19 @@ def test_small_domain_next_to_a_big_one_gets_all_its_neighbours(galleries):
 def test_inactive_persons_are_never_returned(galleries):
     domain, gallery = galleries["big"]
     query = gallery.queries(1, seed=3, unknown_share=0)[0]
-    before = FaceEmbedding.objects.nearest_persons(query, domain_id=domain.id, model_name="Dlib", threshold=0.07, top_k=5)
+    before = FaceEmbedding.objects.nearest_persons(
+        query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, threshold=0.07, top_k=5
+    )
     # Deactivate the 5 nearest persons and everyone else's faces among the nearest 150.
-    nearest = FaceEmbedding.objects.nearest_faces(query, domain_id=domain.id, model_name="Dlib", k=150, exact=True)
+    nearest = FaceEmbedding.objects.nearest_faces(
+        query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, k=150, exact=True
+    )
     hidden = {hit.person_id for hit in before} | {hit.person_id for hit in nearest}
     Person.objects.filter(id__in=hidden).update(active=False)
 
     for exact in (False, True):
         after = FaceEmbedding.objects.nearest_persons(
-            query, domain_id=domain.id, model_name="Dlib", threshold=0.07, top_k=5, exact=exact
+            query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, threshold=0.07, top_k=5, exact=exact
         )
         # The iterative index scan keeps going past the hidden faces: still 5 persons, all active.
         assert len(after) == 5
@@ -95,11 +101,13 @@ def test_inactive_persons_are_never_returned(galleries):
 def test_person_distance_is_its_best_face_and_faces_matched_counts_within_threshold(galleries):
     domain, gallery = galleries["big"]
     query = gallery.queries(1, seed=9, unknown_share=0)[0]
-    faces = FaceEmbedding.objects.nearest_faces(query, domain_id=domain.id, model_name="Dlib", k=100, exact=True)
+    faces = FaceEmbedding.objects.nearest_faces(
+        query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, k=100, exact=True
+    )
     threshold = faces[2].distance
 
     persons = FaceEmbedding.objects.nearest_persons(
-        query, domain_id=domain.id, model_name="Dlib", threshold=threshold, top_k=3, exact=True
+        query, domain_id=domain.id, model_name="Dlib", alignment=domain.alignment, threshold=threshold, top_k=3, exact=True
     )
 
     best = persons[0]
@@ -112,7 +120,7 @@ def test_person_distance_is_its_best_face_and_faces_matched_counts_within_thresh
 def test_wrong_vector_size_is_refused(galleries):
     domain, _ = galleries["wide"]
     with pytest.raises(ValueError, match="512 dimensions"):
-        FaceEmbedding.objects.nearest_faces(np.ones(128), domain_id=domain.id, model_name="ArcFace", k=10)
+        FaceEmbedding.objects.nearest_faces(np.ones(128), domain_id=domain.id, model_name="ArcFace", alignment=domain.alignment, k=10)
 
 
 def test_recall_and_person_list_comparison():
@@ -128,7 +136,7 @@ def test_recall_and_person_list_comparison():
 def _plan(domain, vector) -> str:
     from gallery.querysets import _vector_literal
 
-    sql = candidates_sql(domain_id=domain.id, model_name=domain.model_name, limit=10, exact=False)
+    sql = candidates_sql(domain_id=domain.id, model_name=domain.model_name, alignment=domain.alignment, limit=10, exact=False)
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, {"q": _vector_literal(vector)})
         return "\n".join(row[0] for row in cursor.fetchall())
@@ -144,4 +152,4 @@ def test_ef_search_grows_with_the_domain_but_is_capped():
 
 def test_indexed_vectors_is_the_domains_index_size(galleries):
     domain, gallery = galleries["big"]
-    assert indexes.indexed_vectors(domain.id, "Dlib") == len(gallery.vectors)
+    assert indexes.indexed_vectors(domain.id, *domain.space) == len(gallery.vectors)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from faces.models_zoo import MODEL_DIMENSIONS, ModelUnavailable
+from faces.models_zoo import DEEPFACE, MODEL_DIMENSIONS, ModelUnavailable
 from gallery.models import Domain, GalleryTask
 from gallery.pkl_import import (
     PklError,
@@ -64,16 +64,20 @@ class Command(BaseCommand):
     def _domain(self, slug: str, model: str, detector: str | None) -> Domain:
         domain = Domain.objects.filter(slug=slug).first()
         if domain is not None:
-            if domain.model_name != model:
+            if domain.space != (model, DEEPFACE):
                 raise CommandError(
-                    f"domain {slug!r} is served by {domain.model_name}; import {model} vectors into a domain of "
-                    f"that model (or switch the domain's model first)"
+                    f"domain {slug!r} is served by {domain.model_name} on the {domain.alignment} alignment; import "
+                    f"{model} vectors (DeepFace's crop) into a domain of that model with the {DEEPFACE} alignment "
+                    f"(or switch the domain first)"
                 )
             return domain
         from django.conf import settings
 
         try:
-            domain = domain_create(slug=slug, model_name=model, detector=detector or settings.FACEREC_DEFAULT_DETECTOR)
+            # DeepFace's crop: new photos of the domain must land in the same space as the PKL's vectors.
+            domain = domain_create(
+                slug=slug, model_name=model, detector=detector or settings.FACEREC_DEFAULT_DETECTOR, alignment=DEEPFACE
+            )
         except ModelUnavailable as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"created domain {slug!r} with model {model}/{domain.detector}")

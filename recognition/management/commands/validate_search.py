@@ -54,7 +54,8 @@ class Command(BaseCommand):
         if len(vectors) == 0:
             raise CommandError(f"nothing to replay: {figures['source']} has no {target.model_name} faces")
         agreement = measure_agreement(
-            vectors, domain_id=target.id, model_name=target.model_name, threshold=target.effective_threshold, k=k
+            vectors, domain_id=target.id, model_name=target.model_name, alignment=target.alignment,
+            threshold=target.effective_threshold, k=k,
         )
         figures.update(agreement.as_dict())
         bars = [("recall_at_k", min_recall), ("match_agreement", min_match), ("top1_agreement", min_top1),
@@ -68,7 +69,8 @@ class Command(BaseCommand):
             raise CommandError("below the bar: " + "; ".join(failed))
 
     def _stored_queries(self, domain: Domain, sample: int, rng: np.random.Generator) -> np.ndarray:
-        ids = list(FaceEmbedding.objects.filter(domain=domain, model_name=domain.model_name).values_list("id", flat=True))
+        served = FaceEmbedding.objects.filter(domain=domain, model_name=domain.model_name, alignment=domain.alignment)
+        ids = list(served.values_list("id", flat=True))
         chosen = rng.choice(ids, size=min(sample, len(ids)), replace=False).tolist() if ids else []
         rows = FaceEmbedding.objects.filter(id__in=chosen).values_list("embedding", flat=True)
         return np.array([np.asarray(row, dtype=np.float32) for row in rows])
@@ -96,7 +98,8 @@ class Command(BaseCommand):
         for vector in vectors:
             best = int(np.argmax(matrix @ (vector / np.linalg.norm(vector))))
             hits = FaceEmbedding.objects.nearest_persons(
-                vector, domain_id=domain.id, model_name=domain.model_name, threshold=domain.effective_threshold, top_k=1
+                vector, domain_id=domain.id, model_name=domain.model_name, alignment=domain.alignment,
+                threshold=domain.effective_threshold, top_k=1,
             )
             name = Person.objects.filter(id=hits[0].person_id).values_list("name", flat=True).first() if hits else None
             agree += name == self._pkl_persons[best]

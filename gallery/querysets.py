@@ -16,6 +16,10 @@ The only filters left after the index scan are "the person is active" and "the f
 searchable" (not below its domain's quality bar); iterative index scans
 (pgvector 0.8, ``hnsw.iterative_scan``) keep the scan going when inactive persons' faces are
 skipped, so they cannot crowd the others out of the candidate list.
+
+Person-level distances (``person_centroid_distances``, ``person_centroids``) are computed in SQL
+from the rows themselves, on every call: a centroid is always the mean of the faces a search would
+see, and there is no cache to invalidate when a photo is added, moved or removed.
 """
 
 from __future__ import annotations
@@ -67,6 +71,13 @@ class PersonHit:
     faces_matched: int
 
 
+@dataclass(frozen=True)
+class PersonCentroid:
+    person_id: int
+    centroid: np.ndarray  # the mean of the person's unit-length face vectors (not itself unit length)
+    faces: int
+
+
 def _vector_literal(vector: np.ndarray) -> str:
     return Vector(np.asarray(vector, dtype=np.float32)).to_text()
 
@@ -90,10 +101,7 @@ def candidates_sql(*, domain_id: int, model_name: str, alignment: str, limit: in
     order = distance if exact else f"f.embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})"
     return f"""
         SELECT f.id, f.person_id, ({distance}) AS distance
-        FROM gallery_faceembedding f JOIN gallery_person p ON p.id = f.person_id
-        WHERE {space_predicate(domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f")}
-          AND p.active AND f.searchable
-          AND p.domain_id = {int(domain_id)}
+        {scope_sql(domain_id=domain_id, model_name=model_name, alignment=alignment)}
         ORDER BY {order}
         LIMIT {int(limit)}"""
 
@@ -158,6 +166,61 @@ class FaceEmbeddingQuerySet(models.QuerySet):
         params = {"q": _vector_literal(vector), "threshold": threshold, "top_k": top_k}
         rows = self._run(sql, params, scope=(domain_id, model_name, alignment), exact=exact, limit=limit)
         return [PersonHit(person_id=row[0], distance=float(row[1]), faces_matched=row[2]) for row in rows]
+
+    def person_centroid_distances(
+        self, vector: np.ndarray, *, person_ids: list[int], domain_id: int, model_name: str, alignment: str
+    ) -> dict[int, float]:
+        """The cosine distance from ``vector`` to each given person's centroid: the mean of the
+        person's unit-length face vectors of ``model_name`` (normalized first so that every photo
+        weighs the same). Persons of another domain, inactive ones and persons without faces of
+        that model are absent from the answer. Reads every face of the given persons (the btree
+        index on person), not the vector index: the cost grows with their photos. Measured on 20
+        persons of 1,000 128-d faces (2 shared cores): ~11 ms p50 for 1 person, ~16 ms for 2, ~50 ms
+        for 10, next to ~60 ms for the face search itself; with that many photos per person the
+        nearest 100 faces rarely hold more than 1 or 2 persons."""
+        _checked(vector, model_name)
+        if not person_ids:
+            return {}
+        sql = f"""
+            SELECT f.person_id, avg(l2_normalize(f.embedding)) <=> %(q)s::vector
+            {scope_sql(domain_id=domain_id, model_name=model_name, alignment=alignment)}
+              AND f.person_id = ANY(%(persons)s)
+            GROUP BY f.person_id"""
+        connection = connections[router.db_for_read(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"q": _vector_literal(vector), "persons": [int(pk) for pk in person_ids]})
+            return {person_id: float(distance) for person_id, distance in cursor.fetchall()}
+
+    def person_centroids(self, *, domain_id: int, model_name: str, alignment: str) -> list[PersonCentroid]:
+        """Every active person's centroid in one domain and model (as ``person_centroid_distances``
+        computes it) and its number of faces, by person id."""
+        sql = f"""
+            SELECT f.person_id, avg(l2_normalize(f.embedding)), count(*)
+            {scope_sql(domain_id=domain_id, model_name=model_name, alignment=alignment)}
+            GROUP BY f.person_id ORDER BY f.person_id"""
+        connection = connections[router.db_for_read(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        return [PersonCentroid(person_id=pk, centroid=_as_array(mean), faces=n) for pk, mean, n in rows]
+
+
+def _as_array(value) -> np.ndarray:
+    """A vector column's value as float32 (the pgvector adapter answers numpy, raw SQL may answer text)."""
+    if isinstance(value, str):
+        return np.asarray(Vector.from_text(value).to_numpy(), dtype=np.float32)
+    return np.asarray(value, dtype=np.float32)
+
+
+def scope_sql(*, domain_id: int, model_name: str, alignment: str) -> str:
+    """The faces every search reads, face-level (``candidates_sql``) and person-level alike: one
+    domain's searchable faces of one vector space, of active persons of that domain, with ``f`` the
+    face and ``p`` the person. The space is repeated as literals (the partial index's predicate)."""
+    return f"""
+        FROM gallery_faceembedding f JOIN gallery_person p ON p.id = f.person_id
+        WHERE {space_predicate(domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f")}
+          AND p.active AND f.searchable
+          AND p.domain_id = {int(domain_id)}"""
 
 
 def _checked(vector: np.ndarray, model_name: str) -> bool:

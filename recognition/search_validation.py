@@ -8,7 +8,10 @@
 - ``match_agreement``: the share of queries whose *answer* is the same: the same matched person
   within the threshold, or "unknown" both ways. For an unknown face the top-1 candidate is often one
   of several near-equidistant strangers, so top-1 agreement understates what a client sees.
-Latencies are of ``nearest_persons`` (what recognize runs per face), ANN and exact.
+Persons and answers are the person-level decision's (``recognition.decision.persons_scored``: the
+candidates of the face search ranked by distance to their centroid), ANN and exact, so both sides
+apply the same rule and differ only in how the candidate faces were found; latencies are of it too
+(what recognize runs per face).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gallery.models import FaceEmbedding
+from recognition.decision import match_of, persons_scored
 
 
 @dataclass(frozen=True)
@@ -69,11 +73,12 @@ def _timed(call, *args, **kwargs):
 def _search_all(vectors: np.ndarray, *, exact: bool, k: int, top_k: int, threshold: float, scope: dict):
     """Every vector's persons (timed: what recognize runs per face) and nearest ``k`` faces."""
     persons, matches, faces, latencies = [], [], [], []
-    search = functools.partial(FaceEmbedding.objects.nearest_persons, threshold=threshold, top_k=top_k, exact=exact, **scope)
+    search = functools.partial(persons_scored, threshold=threshold, top_k=top_k, exact=exact, **scope)
     for vector in vectors:
-        hits, ms = _timed(search, vector)
-        persons.append([hit.person_id for hit in hits])
-        matches.append(hits[0].person_id if hits and hits[0].distance <= threshold else None)
+        scores, ms = _timed(search, vector)
+        persons.append([score.person_id for score in scores])
+        match = match_of(scores, threshold)
+        matches.append(match.person_id if match else None)
         latencies.append(ms)
         faces.append([hit.face_id for hit in FaceEmbedding.objects.nearest_faces(vector, k=k, exact=exact, **scope)])
     return persons, matches, faces, latencies

@@ -81,12 +81,17 @@ IMAGE_SIZE_HELP = "The photo's size in pixels as sent, after EXIF rotation: the 
 # A services.Candidate.
 class MatchSerializer(serializers.Serializer):
     person = PersonRefSerializer()
-    distance = RoundedFloatField(decimals=6, help_text="Cosine distance (1 - cos) to the person's nearest face")
+    distance = RoundedFloatField(
+        decimals=6,
+        help_text="Cosine distance (1 - cos) to the person's centroid (the mean of its face vectors): what ranks "
+                  "the candidates and what is compared with the threshold",
+    )
     confidence = RoundedFloatField(decimals=2, help_text=CONFIDENCE_HELP)
 
 
 class CandidateSerializer(MatchSerializer):
     faces_matched = serializers.IntegerField(help_text="The person's faces within the threshold")
+    nearest_face_distance = RoundedFloatField(decimals=6, help_text="Cosine distance to the person's nearest single face")
 
 
 # A services.ExactAgreement.
@@ -110,7 +115,9 @@ class FaceResultSerializer(serializers.Serializer):
         help_text="Why match is null: quality (below the domain's quality bar, see quality.issues; "
         "quality_check=false matches it anyway) or no_match (no person within the threshold); null for a match",
     )
-    candidates = CandidateSerializer(many=True, help_text="Nearest persons, nearest first, at most top_k")
+    candidates = CandidateSerializer(
+        many=True, help_text="Nearest persons by distance to their centroid, nearest first, at most top_k"
+    )
     comparison = ComparisonSerializer(required=False, help_text="Only with exact=true: agreement with exact search")
 
     def to_representation(self, result) -> dict:
@@ -261,7 +268,7 @@ class LegacyFaceSerializer(serializers.Serializer):
     person_id = serializers.IntegerField(source="match.person.id", allow_null=True)
     external_id = serializers.CharField(source="match.person.external_id", allow_null=True)
     distance = RoundedFloatField(decimals=6, source="nearest.distance", allow_null=True,
-                                 help_text="To the nearest person (null: empty gallery)")
+                                 help_text="To the nearest person's centroid (null: empty gallery)")
     confidence = RoundedFloatField(decimals=2, source="match.confidence", read_only=True, default=0.0,
                                    help_text="The match's confidence (as in /api/v1/recognize); 0 for an unknown face")
     box = BoxSerializer(source="face.box")

@@ -10,7 +10,8 @@ from faces.distance import cosine_distance
 from faces.models_zoo import default_threshold, native_alignment
 from faces.pipeline import Face, StageTimer, detect_faces
 from faces.quality import QualityBar
-from gallery.models import Domain, FaceEmbedding, Person
+from gallery.models import Domain, Person
+from recognition.decision import persons_scored
 from recognition.search_validation import compare_person_lists
 
 # How fast confidence falls around the threshold: at half the threshold 94, at twice it 6.
@@ -40,10 +41,14 @@ def match_confidence(distance: float, *, threshold: float, model_name: str | Non
 
 @dataclass(frozen=True)
 class Candidate:
+    """A person and the evidence for it (recognition/decision.py): ``distance`` to its centroid,
+    which ranks and matches, and ``nearest_face_distance`` to its nearest single face."""
+
     person: Person
     distance: float
     confidence: float
     faces_matched: int
+    nearest_face_distance: float
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,9 @@ class Recognition:
 def search_face(
     face: Face, *, domain: Domain, threshold: float, top_k: int, exact: bool = False
 ) -> list[Candidate]:
+    """The ``top_k`` persons nearest to the face by the person-level rule (recognition/decision.py)."""
     with search_reads():  # served by the read replica when one is configured (facerec/routers.py)
-        hits = FaceEmbedding.objects.nearest_persons(
+        scores = persons_scored(
             face.embedding,
             domain_id=domain.id,
             model_name=domain.model_name,
@@ -115,18 +121,19 @@ def search_face(
             top_k=top_k,
             exact=exact,
         )
-        # Scoped to the domain again (the query already is): a search never names another
+        # Scoped to the domain again (the queries already are): a search never names another
         # domain's person, whatever the rows say.
-        persons = Person.objects.filter(domain=domain).in_bulk([hit.person_id for hit in hits])
+        persons = Person.objects.filter(domain=domain).in_bulk([score.person_id for score in scores])
     return [
         Candidate(
-            person=persons[hit.person_id],
-            distance=hit.distance,
-            confidence=match_confidence(hit.distance, model_name=domain.model_name, threshold=threshold),
-            faces_matched=hit.faces_matched,
+            person=persons[score.person_id],
+            distance=score.distance,
+            confidence=match_confidence(score.distance, model_name=domain.model_name, threshold=threshold),
+            faces_matched=score.faces_matched,
+            nearest_face_distance=score.nearest_face_distance,
         )
-        for hit in hits
-        if hit.person_id in persons
+        for score in scores
+        if score.person_id in persons
     ]
 
 
@@ -141,10 +148,11 @@ def recognize(
     quality_check: bool = True,
     timer: StageTimer | None = None,
 ) -> Recognition:
-    """Every face of the photo with the ``top_k`` nearest persons of ``domain``; ``match`` is the
-    nearest when it is within the threshold (the domain's unless one is given) and the face meets
-    the domain's quality bar. A face below the bar still lists its candidates, so a client can see
-    what it would have matched; ``quality_check=False`` matches it anyway (its issues are still
+    """Every face of the photo with the ``top_k`` nearest persons of ``domain``, ordered by the
+    distance to each person's centroid (recognition/decision.py says why); ``match`` is the first
+    when it is within the threshold (the domain's unless one is given) and the face meets the
+    domain's quality bar. A face below the bar still lists its candidates, so a client can see what
+    it would have matched; ``quality_check=False`` matches it anyway (its issues are still
     reported)."""
     bar = domain.quality_bar
     timer = timer or StageTimer()

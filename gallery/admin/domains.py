@@ -1,9 +1,10 @@
 """Domains in the admin: a model whose weights are missing (or an alignment it cannot take) is
-refused, and changing a domain's model, detector or alignment starts a switch
-(services.domain_model_switch) instead of saving the new one at once."""
+refused, changing a domain's model, detector or alignment starts a switch
+(services.domain_model_switch) instead of saving the new one at once, and an action calibrates the
+threshold from the domain's own gallery (services.threshold_calibrate)."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, F, Q
 
@@ -37,6 +38,7 @@ class DomainAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["pending_model", "pending_detector", "pending_alignment", "created"]
+    actions = ["calibrate_threshold"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -68,6 +70,23 @@ class DomainAdmin(admin.ModelAdmin):
     @admin.display(description="faces", ordering="n_faces")
     def face_count(self, obj: Domain) -> int:
         return obj.n_faces
+
+    @admin.action(description="Calibrate the threshold from the gallery (at most 1 %% of strangers named) and set it")
+    def calibrate_threshold(self, request, queryset):
+        for domain in queryset:
+            try:
+                result = services.threshold_calibrate(domain=domain)
+            except services.CalibrationRefused as exc:
+                self.message_user(request, str(exc), level=messages.WARNING)
+                continue
+            row = result.row(result.proposed)
+            services.domain_threshold_set(domain=domain, threshold=result.proposed)
+            known = "n/a" if row.known_named is None else f"{100 * row.known_named:.1f} %"
+            self.message_user(
+                request,
+                f"{domain.slug}: threshold {result.proposed:.4f} (was {result.current:.4f}); predicted on its "
+                f"{result.persons} persons: strangers named {100 * row.strangers_named:.1f} %, known named {known}.",
+            )
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

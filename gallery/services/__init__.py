@@ -14,9 +14,16 @@ each module owns one concern:
 - ``model_switch``: serving a domain with another model without downtime;
 - ``task_records``: the GalleryTask rows of background work and of commands;
 - ``tasks``: the registry of background work (kind -> handler, queue) and its runner;
-- ``keys``: API keys.
+- ``keys``: API keys;
+- ``calibration``: a domain's threshold calibrated from its own gallery.
 """
 
+from gallery.services.calibration import (
+    Calibration,
+    CalibrationRefused,
+    domain_threshold_set,
+    threshold_calibrate,
+)
 from gallery.services.domains import domain_create, domain_get_or_create, domain_index_ensure
 from gallery.services.embedding import photo_embed, photo_embed_with, photos_embed_enqueue
 from gallery.services.erasure import (
@@ -52,6 +59,8 @@ from gallery.services.task_records import (
 from gallery.services.tasks import gallery_task_run
 
 __all__ = [
+    "Calibration",
+    "CalibrationRefused",
     "ExternalIdTaken",
     "PhotoOutcome",
     "UploadedPhoto",
@@ -65,7 +74,9 @@ __all__ = [
     "domain_model_switch",
     "domain_reembed",
     "domain_remove",
+    "domain_threshold_set",
     "face_store",
+    "threshold_calibrate",
     "files_delete",
     "files_delete_enqueue",
     "gallery_task_advance",

@@ -47,7 +47,7 @@ bench-quick: weights
 # threshold and photos per person; group-photo face recall; one split checked end to end through
 # the real services. EVAL_ARGS=... adds options (e.g. --data DIR --variants product,chip).
 eval: weights
-	$(PY) -m bench.eval --e2e $(EVAL_ARGS)
+	$(PY) -m bench.eval --e2e --variants product,deepface $(EVAL_ARGS)
 
 # 8 clients, 2 minutes of mixed recognize / add photo / remove person against real gunicorn.
 soak: weights

@@ -52,9 +52,9 @@ RESULTS = ROOT / "bench" / "results"
 CACHE = ROOT / "var" / "eval-cache"
 RULES = [
     PRODUCT_RULE,
+    Rule("nearest face", k=1),
     Rule("mean of 2 nearest faces", k=2),
     Rule("mean of 3 nearest faces", k=3),
-    Rule("centroid", centroid=True),
     Rule("nearest face, margin 0.01", margin=0.01),
     Rule("nearest face, margin 0.02", margin=0.02),
 ]
@@ -102,9 +102,11 @@ def new_domain():
     threshold): the product's defaults, which the headline figures measure."""
     from django.conf import settings
 
+    from faces.models_zoo import native_alignment
     from gallery.models import Domain
 
-    return Domain(model_name=settings.FACEREC_DEFAULT_MODEL, detector=settings.FACEREC_DEFAULT_DETECTOR)
+    model = settings.FACEREC_DEFAULT_MODEL
+    return Domain(model_name=model, detector=settings.FACEREC_DEFAULT_DETECTOR, alignment=native_alignment(model))
 
 
 # --- measuring -------------------------------------------------------------------------------
@@ -243,14 +245,19 @@ def measure_variant(variant, photos, groups, splits, closed_splits, *, cache: Fa
     return result, vectors
 
 
-def research_variant(name: str):
+def research_variant(name: str, *, model: str, detector: str):
+    """Other preprocessing measured beside the product's: ``deepface`` is the product on DeepFace's
+    crop-and-rotate (the alignment of existing and import_pkl domains, and of every domain before
+    dlib's chip), ``chip`` the research prototype of the chip (bench/research_chip.py)."""
     if name == "product":
         return None
+    if name == "deepface":
+        return ProductVariant(model_name=model, detector=detector, alignment="deepface")
     if name == "chip":
         from bench.research_chip import ChipVariant
 
         return ChipVariant()
-    raise SystemExit(f"unknown variant {name!r}: product or chip")
+    raise SystemExit(f"unknown variant {name!r}: product, deepface or chip")
 
 
 # --- targets, report -------------------------------------------------------------------------
@@ -303,7 +310,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--enrol-share", type=float, default=0.5, help="Share of the people enrolled in each split (default 0.5)")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the splits")
     parser.add_argument(
-        "--variants", default="product", help="Comma-separated: product (always measured), chip (research: dlib 5-point chip)"
+        "--variants", default="product", help="Comma-separated: product (always), deepface (the product on DeepFace's crop), chip"
     )
     parser.add_argument("--threshold", type=float, default=None, help="Threshold of the headline figures (default: a new domain's)")
     parser.add_argument("--cache", type=Path, default=CACHE, help="Where faces are cached per variant (default var/eval-cache)")
@@ -369,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     closed_splits = make_splits(people, splits=args.splits, photo_counts=counts, seed=args.seed, enrol_share=1.0)
     thresholds = sorted({*threshold_grid(threshold), round(DLIB_COSINE, 4)})
     cache = FaceCache(None if args.no_cache else args.cache)
-    product = ProductVariant(model_name=model, detector=detector)
-    variants = [product] + [v for v in (research_variant(name) for name in args.variants.split(",")) if v is not None]
+    product = ProductVariant(model_name=model, detector=detector, alignment=domain.alignment)
+    others = (research_variant(name, model=model, detector=detector) for name in args.variants.split(","))
+    variants = [product] + [v for v in others if v is not None]
     results: dict = {
         "command": "python -m bench.eval " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": {

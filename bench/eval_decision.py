@@ -1,14 +1,12 @@
 """How a face's nearest gallery faces become a person and a match: the decision rules that
 ``make eval`` compares, as pure functions over (person, cosine distance) candidates.
 
-``PRODUCT_RULE`` is the product's decision today, which recognition.services.recognize makes over
-``FaceEmbedding.objects.nearest_persons``: a person's distance is its nearest face's, and the match
-is the nearest person when that distance is within the domain's threshold. The harness evaluates
-every split with these functions, and ``python -m bench.eval --e2e`` checks on one split that the
-real services answer exactly as ``PRODUCT_RULE`` does here.
-
-This module belongs in the product: once the decision moves there (one pure function that both
-``recognize`` and the harness call), the harness should import it instead of this copy.
+``PRODUCT_RULE`` is the product's decision (recognition/decision.py): a person's distance is the
+cosine distance to the mean of its unit-length face vectors (its centroid), and the match is the
+nearest person when that distance is within the domain's threshold. The product computes it in
+SQL over the gallery's rows; the harness, which scores thousands of splits, computes the same
+thing in numpy, and ``python -m bench.eval --e2e`` (and tests/recognition/test_eval.py) checks on
+one split that the real services answer exactly as ``PRODUCT_RULE`` does here.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ class Rule:
     margin: float = 0.0
 
 
-PRODUCT_RULE = Rule("nearest face (product)")
+PRODUCT_RULE = Rule("centroid (product)", centroid=True)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ def e2e_check(
         raise ValueError("the services decide with the product's rule only")
     result = E2EResult(enrolled_photos=enrol(domain, split, paths))
     threshold = domain.effective_threshold
-    gallery = Gallery(split.enrolled, vectors)
+    gallery = Gallery(split.enrolled, vectors, centroid=rule.centroid)
     for photo in [photo for photo, _ in split.known] + split.strangers:
         answer = recognize(paths[photo].read_bytes(), domain=domain)
         product = _product_answer(answer)

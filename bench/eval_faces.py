@@ -54,22 +54,25 @@ class Variant(Protocol):
 class ProductVariant:
     """The product's faces for a model/detector pair (a domain's settings)."""
 
-    def __init__(self, *, model_name: str, detector: str):
+    def __init__(self, *, model_name: str, detector: str, alignment: str):
         self.model_name = model_name
         self.detector = detector
-        self.name = f"product {model_name}/{detector}"
+        self.alignment = alignment
+        self.name = f"product {model_name}/{detector}/{alignment}"
 
     def fingerprint(self) -> str:
         from django.conf import settings
 
-        settings_key = f"{self.model_name}-{self.detector}-{settings.FACEREC_MAX_IMAGE_SIDE}"
+        settings_key = f"{self.model_name}-{self.detector}-{self.alignment}-{settings.FACEREC_MAX_IMAGE_SIDE}"
         return f"product-{settings_key}-{_product_source_hash()}"
 
     def faces(self, data: bytes) -> PhotoFaces:
         from faces.pipeline import StageTimer, detect_faces
 
         timer = StageTimer()
-        image, faces = detect_faces(data, model_name=self.model_name, detector=self.detector, timer=timer)
+        image, faces = detect_faces(
+            data, model_name=self.model_name, detector=self.detector, alignment=self.alignment, timer=timer
+        )
         found = [
             FoundFace(
                 box=(face.box["x"], face.box["y"], face.box["w"], face.box["h"]),

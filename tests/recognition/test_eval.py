@@ -81,7 +81,7 @@ def test_photos_embedded():
     domain = new_domain()
     photos = load_identities(FACES)
     names = {photo.name: photo.path for photo in photos}
-    variant = ProductVariant(model_name=domain.model_name, detector=domain.detector)
+    variant = ProductVariant(model_name=domain.model_name, detector=domain.detector, alignment=domain.alignment)
     faces = embed_photos(variant, list(names.values()), cache=FaceCache(None), log=lambda message: None)
     people = {person: [photo.name for photo in group] for person, group in by_person(photos).items()}
     return people, names, subject_vectors(faces, names), domain.effective_threshold

@@ -21,6 +21,12 @@ The evidence stays in the answer: ``distance`` (to the centroid), ``nearest_face
 person's nearest single face) and ``faces_matched`` (the person's faces within the threshold among
 the candidate faces).
 
+Domains on DeepFace's crop (``deepface`` alignment: the domains that existed before alignments, and
+those imported from a DeepFace ``find()`` gallery) keep DeepFace's own rule, the nearest face,
+until an operator switches them to the chip: their answers stay exactly what they were, and a
+migrated gallery keeps agreeing with the ``DeepFace.find`` it replaces (whose semantics are the
+nearest face). The centroid comes with the chip's vector space and its threshold.
+
 Only the persons of the face's nearest 100 faces (``nearest_persons``) are scored: a person none
 of whose faces is among them is not considered, even if its centroid were within the threshold.
 The mean similarity to a person's faces is at most the best one, so that takes 100 faces of other
@@ -34,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faces.models_zoo import DEEPFACE
 from gallery.models import FaceEmbedding
 from gallery.querysets import PersonHit
 
@@ -83,8 +90,19 @@ def persons_scored(
         vector, domain_id=domain_id, model_name=model_name, alignment=alignment, threshold=threshold,
         top_k=max(top_k, DECISION_PERSONS), exact=exact,
     )
+    if alignment == DEEPFACE:
+        return persons_nearest(hits)[:top_k]
     centroids = FaceEmbedding.objects.person_centroid_distances(
         vector, person_ids=[hit.person_id for hit in hits], domain_id=domain_id, model_name=model_name,
         alignment=alignment,
     )
     return persons_ranked(hits, centroids)[:top_k]
+
+
+def persons_nearest(hits: list[PersonHit]) -> list[PersonScore]:
+    """DeepFace's rule, for domains on its crop: a person's distance is its nearest face's."""
+    return [
+        PersonScore(person_id=hit.person_id, distance=hit.distance, nearest_face_distance=hit.distance,
+                    faces_matched=hit.faces_matched)
+        for hit in hits
+    ]

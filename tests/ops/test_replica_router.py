@@ -54,7 +54,7 @@ def test_recognize_searches_on_the_replica():
         [result] = services.recognize(face_bytes("img4.jpg"), domain=domain).faces
 
     assert result.match.person.name == "Angelina"
-    assert len(_search_queries(on_replica)) == 1
+    assert len(_search_queries(on_replica)) == 2  # the nearest faces, then their persons' centroids
     assert any("gallery_person" in q["sql"] for q in on_replica.captured_queries)  # the persons it found
     assert _search_queries(on_primary) == []
 

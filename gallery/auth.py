@@ -10,8 +10,9 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions, permissions, throttling
 
 from facerec.errors import ApiError
-from gallery.models import ApiKey, Domain
-from gallery.services import api_key_used
+from gallery.models import ApiKey, AuditEvent, Domain
+from gallery.services import Actor, api_key_used
+from gallery.services.audit import actor_bind
 
 _SCHEMES = ("bearer", "token", "api-key")
 
@@ -32,6 +33,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if key is None:
             raise exceptions.AuthenticationFailed("invalid API key")
         api_key_used(key=key)
+        # What this request changes is recorded as this key's (gallery.services.audit).
+        actor_bind(Actor(kind=AuditEvent.ActorKind.API_KEY, id=str(key.pk), name=key.name))
         return (None, key)
 
     def authenticate_header(self, request) -> str:

@@ -301,3 +301,41 @@ class ApiKey(models.Model):
     def hash_key(key: str) -> str:
         # Keys are 256-bit random tokens, so a fast hash is enough (no password stretching needed).
         return hashlib.sha256(key.encode()).hexdigest()
+
+
+class AuditEvent(models.Model):
+    """One change to a gallery: who (actor kind, id and a snapshot of its name, so deleting a key
+    or user keeps the row readable), what (action), which object (type, id, domain id and slug;
+    no foreign key, so removing a domain keeps its trail), when, from which request, and details.
+    Append-only: the database refuses UPDATE and DELETE (migration 0006_audit). Written only by
+    ``gallery.services.audit.audit_record``; see that module for what a row never contains."""
+
+    class ActorKind(models.TextChoices):
+        API_KEY = "api_key", "API key"
+        STAFF_USER = "staff_user", "staff user"
+        COMMAND = "command", "command"
+        SYSTEM = "system", "system"
+
+    created = models.DateTimeField(auto_now_add=True)
+    actor_kind = models.CharField(max_length=12, choices=ActorKind.choices)
+    actor_id = models.CharField(max_length=64, blank=True, help_text="The key's or user's id; a command's OS user")
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The key's name, the username, the command")
+    action = models.CharField(max_length=40, help_text="What changed, e.g. person.create, photo.delete")
+    object_type = models.CharField(max_length=40, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    domain_id = models.BigIntegerField(null=True, blank=True)
+    domain_slug = models.CharField(max_length=50, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [
+            # audit_log and the admin's list, newest first
+            models.Index(fields=["-created", "-id"], name="audit_created"),
+            # audit_log --domain and the admin's domain filter
+            models.Index(fields=["domain_slug", "-created"], name="audit_domain_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_name or self.actor_kind} {self.action} {self.object_type} {self.object_id}"

@@ -115,7 +115,8 @@ class DomainAdmin(admin.ModelAdmin):
             new = (obj.model_name, obj.detector, obj.alignment or native_alignment(obj.model_name))
             obj.model_name, obj.detector = form.initial["model_name"], form.initial["detector"]
             obj.alignment = form.initial["alignment"]
-        super().save_model(request, obj, form, change)
+        fields = [field for field in form.changed_data if not (switch and field in switch)]
+        services.domain_save(domain=obj, fields=fields)
         if switch:
             task = services.domain_model_switch(domain=obj, model_name=new[0], detector=new[1], alignment=new[2])
             if task is not None:

@@ -17,7 +17,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: ApiKey, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            services.api_key_save(key=obj, fields=form.changed_data)
+            return None
         secret = services.api_key_issue(key=obj)
         self.message_user(
             request, f"The new key is {secret} — copy it now: it is stored hashed and is not shown again.",

@@ -72,6 +72,14 @@ class PersonAdmin(admin.ModelAdmin):
         # (the database refuses the change while it has photos). Merge or move photos instead.
         return ["domain"] if obj is not None else []
 
+    def save_model(self, request, obj: Person, form, change):
+        # Through the services, so that the change is recorded in the audit trail like the API's.
+        fields = {"name": obj.name, "external_id": obj.external_id, "active": obj.active}
+        if change:
+            services.person_update(person=obj, **fields)
+        else:
+            obj.pk = services.person_create(domain=obj.domain, **fields)[0].pk
+
     def delete_model(self, request, obj: Person):
         services.person_remove(person=obj)
 

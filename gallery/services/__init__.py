@@ -15,16 +15,19 @@ each module owns one concern:
 - ``task_records``: the GalleryTask rows of background work and of commands;
 - ``tasks``: the registry of background work (kind -> handler, queue) and its runner;
 - ``keys``: API keys;
-- ``calibration``: a domain's threshold calibrated from its own gallery.
+- ``calibration``: a domain's threshold calibrated from its own gallery;
+- ``audit``: the audit trail every service above records its change in (``audit_record``), and who
+  is acting (bound by the doors: API key, admin user, command, task).
 """
 
+from gallery.services.audit import Actor, acting, actor_current, audit_purge, audit_record, command_actor
 from gallery.services.calibration import (
     Calibration,
     CalibrationRefused,
     domain_threshold_set,
     threshold_calibrate,
 )
-from gallery.services.domains import domain_create, domain_get_or_create, domain_index_ensure
+from gallery.services.domains import domain_create, domain_get_or_create, domain_index_ensure, domain_save
 from gallery.services.embedding import photo_embed, photo_embed_with, photos_embed_enqueue
 from gallery.services.erasure import (
     domain_remove,
@@ -36,7 +39,7 @@ from gallery.services.erasure import (
     photo_remove,
     photos_remove,
 )
-from gallery.services.keys import api_key_create, api_key_issue, api_key_used
+from gallery.services.keys import api_key_create, api_key_issue, api_key_save, api_key_used
 from gallery.services.model_switch import domain_model_flip, domain_model_switch, domain_reembed
 from gallery.services.persons import ExternalIdTaken, person_create, person_get_or_create, person_merge, person_update
 from gallery.services.photos import (
@@ -59,6 +62,14 @@ from gallery.services.task_records import (
 from gallery.services.tasks import gallery_task_run
 
 __all__ = [
+    "Actor",
+    "acting",
+    "actor_current",
+    "audit_purge",
+    "audit_record",
+    "command_actor",
+    "api_key_save",
+    "domain_save",
     "Calibration",
     "CalibrationRefused",
     "ExternalIdTaken",

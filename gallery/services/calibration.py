@@ -32,6 +32,7 @@ from django.db import transaction
 
 from faces.models_zoo import default_threshold
 from gallery.models import Domain, FaceEmbedding
+from gallery.services.audit import audit_record
 
 MAX_SAMPLE = 20_000
 DEFAULT_TARGET = 0.01
@@ -110,8 +111,10 @@ def threshold_calibrate(
 @transaction.atomic
 def domain_threshold_set(*, domain: Domain, threshold: float) -> Domain:
     """Store ``threshold`` as the domain's own (recognize uses it from the next query)."""
+    was = domain.threshold
     domain.threshold = threshold
     domain.save(update_fields=["threshold"])
+    audit_record(action="calibrate.threshold", obj=domain, domain=domain, details={"threshold": threshold, "was": was})
     return domain
 
 

@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, transaction
 from faces.models_zoo import check_alignment, check_available, native_alignment
 from gallery.indexes import vector_index_ensure
 from gallery.models import Domain
+from gallery.services.audit import audit_record
 
 
 @transaction.atomic
@@ -21,9 +22,23 @@ def domain_create(
     check_available(model_name, detector)
     check_alignment(model_name, alignment)
     # The domain's vector index is created by the post_save signal (gallery.signals).
-    return Domain.objects.create(
+    domain = Domain.objects.create(
         slug=slug, name=name or slug, model_name=model_name, detector=detector, alignment=alignment
     )
+    audit_record(action="domain.create", obj=domain, domain=domain,
+                 details={"model_name": model_name, "detector": detector, "alignment": alignment})
+    return domain
+
+
+@transaction.atomic
+def domain_save(*, domain: Domain, fields: list[str]) -> Domain:
+    """Save a domain as a form changed it (the admin's; a model, detector or alignment change goes
+    through ``domain_model_switch`` instead), recording which ``fields`` changed."""
+    created = domain.pk is None
+    domain.save()
+    audit_record(action="domain.create" if created else "domain.update", obj=domain, domain=domain,
+                 details={"fields": sorted(fields)})
+    return domain
 
 
 def domain_get_or_create(*, slug: str) -> tuple[Domain, bool]:

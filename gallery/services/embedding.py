@@ -9,18 +9,25 @@ from django.db import transaction
 from faces.images import ImageRejected
 from faces.pipeline import Face, detect_faces
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
+from gallery.services.audit import audit_record
 from gallery.services.photos import face_store, photo_reason_set
 from gallery.services.task_records import gallery_task_advance, gallery_task_create
 
 
+@transaction.atomic
 def photos_embed_enqueue(*, domain: Domain, photo_ids: list[int], replace: bool = False) -> GalleryTask:
-    """One background task embedding these photos (``replace``: again, replacing their faces)."""
-    return gallery_task_create(
+    """One background task embedding these photos (``replace``: again, replacing their faces,
+    which is recorded as a re-embed; a first embedding is part of the photo's ``photo.add``)."""
+    task = gallery_task_create(
         kind=GalleryTask.Kind.EMBED_BATCH,
         domain=domain,
         params={"photo_ids": list(photo_ids), "replace": replace},
         total=len(photo_ids),
     )
+    if replace:
+        audit_record(action="photo.reembed", obj=task, domain=domain,
+                     details={"photos": list(photo_ids)})
+    return task
 
 
 def photos_embed_run(*, task: GalleryTask) -> dict:

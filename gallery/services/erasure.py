@@ -1,14 +1,17 @@
 """Removal. Every delete comes through here, whichever door it starts from (the API, the admin's
 change page, its bulk action or photo inline, a merge, a domain's removal, a command), and erases
 the same things: rows and vectors in the caller's transaction, so the very next search no longer
-sees them, and the photo files by a recorded task once that has committed."""
+sees them, and the photo files by a recorded task once that has committed. Each removal leaves an
+audit row naming the erased object's id and counts only (gallery.services.audit): no name, vector,
+hash or file path of what was erased."""
 
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from gallery.models import Domain, FacePhoto, GalleryTask, Person
+from gallery.services.audit import audit_record
 from gallery.services.task_records import gallery_task_create
 
 
@@ -25,6 +28,12 @@ def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
     ids = list(persons.values_list("pk", flat=True))
     ids = list(Person.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
     stored = _stored_files(FacePhoto.objects.filter(person_id__in=ids))
+    erased = Person.objects.filter(pk__in=ids).select_related("domain").annotate(
+        n_photos=Count("photos", distinct=True), n_faces=Count("faces", distinct=True)
+    )
+    for person in erased:
+        audit_record(action="person.delete", obj=("person", person.pk), domain=person.domain,
+                     details={"erased": True, "photos": person.n_photos, "faces": person.n_faces})
     Person.objects.filter(pk__in=ids).delete()
     return _files_delete_enqueue(stored)
 
@@ -43,6 +52,9 @@ def photo_remove(*, photo: FacePhoto) -> GalleryTask | None:
 def photos_remove(*, photos: QuerySet[FacePhoto]) -> list[GalleryTask]:
     ids = list(photos.values_list("pk", flat=True))
     stored = _stored_files(FacePhoto.objects.filter(pk__in=ids))
+    for photo in FacePhoto.objects.filter(pk__in=ids).select_related("domain").annotate(n_faces=Count("faces")):
+        audit_record(action="photo.delete", obj=("facephoto", photo.pk), domain=photo.domain,
+                     details={"erased": True, "person": photo.person_id, "faces": photo.n_faces})
     FacePhoto.objects.filter(pk__in=ids).delete()
     return _files_delete_enqueue(stored)
 
@@ -55,6 +67,8 @@ def domain_remove(*, domain: Domain) -> GalleryTask | None:
     deletion still queued must run."""
     domain = Domain.objects.select_for_update().get(pk=domain.pk)
     names = [name for names in _stored_files(domain.photos.all()).values() for name in names]
+    audit_record(action="domain.delete", obj=domain, domain=domain,
+                 details={"persons": domain.persons.count(), "photos": domain.photos.count()})
     domain.delete()
     return files_delete_enqueue(domain=None, names=names)
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gallery.models import ApiKey, Domain
+from gallery.services.audit import audit_record
 
 
 @transaction.atomic
@@ -18,15 +19,32 @@ def api_key_create(*, name: str, domains: list[Domain], can_write: bool = False)
         name=name, prefix=secret[:12], key_hash=ApiKey.hash_key(secret), can_write=can_write
     )
     key.domains.set(domains)
+    audit_record(action="key.create", obj=key, details={
+        "name": name, "can_write": can_write, "domains": sorted(domain.slug for domain in domains)
+    })
     return key, secret
 
 
+@transaction.atomic
 def api_key_issue(*, key: ApiKey) -> str:
     """Give ``key`` a new secret (saving it) and return the secret, which is not stored."""
+    created = key.pk is None
     secret = _secret()
     key.prefix, key.key_hash = secret[:12], ApiKey.hash_key(secret)
     key.save()
+    audit_record(action="key.create" if created else "key.reissue", obj=key,
+                 details={"name": key.name, "can_write": key.can_write})
     return secret
+
+
+@transaction.atomic
+def api_key_save(*, key: ApiKey, fields: list[str]) -> ApiKey:
+    """Save a key as a form changed it (the admin's), recording which ``fields`` changed:
+    ``key.revoke`` when it was deactivated."""
+    key.save()
+    action = "key.revoke" if "active" in fields and not key.active else "key.update"
+    audit_record(action=action, obj=key, details={"name": key.name, "fields": sorted(fields)})
+    return key
 
 
 def api_key_used(*, key: ApiKey) -> None:

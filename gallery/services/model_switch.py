@@ -8,6 +8,7 @@ from django.db import transaction
 
 from faces.models_zoo import check_alignment, check_available, native_alignment
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
+from gallery.services.audit import audit_record
 from gallery.services.domains import domain_index_ensure
 from gallery.services.embedding import photo_embed_with
 from gallery.services.task_records import gallery_task_advance, gallery_task_create
@@ -38,18 +39,20 @@ def domain_model_switch(
         abandoned = domain.pending_space
         if abandoned and abandoned not in (domain.space, (model_name, alignment)):
             FaceEmbedding.objects.filter(domain=domain, model_name=abandoned[0], alignment=abandoned[1]).delete()
+        space = {"model_name": model_name, "detector": detector, "alignment": alignment}
         if (model_name, detector, alignment) == (domain.model_name, domain.detector, domain.alignment):
             Domain.objects.filter(pk=domain.pk).update(pending_model="", pending_detector="", pending_alignment="")
+            if abandoned:
+                audit_record(action="model_switch.cancel", obj=domain, domain=domain, details=space)
             return None
         Domain.objects.filter(pk=domain.pk).update(
             pending_model=model_name, pending_detector=detector, pending_alignment=alignment
         )
-        return gallery_task_create(
-            kind=GalleryTask.Kind.REEMBED_DOMAIN,
-            domain=domain,
-            params={"model_name": model_name, "detector": detector, "alignment": alignment},
-            total=domain.photos.count(),
+        task = gallery_task_create(
+            kind=GalleryTask.Kind.REEMBED_DOMAIN, domain=domain, params=space, total=domain.photos.count()
         )
+        audit_record(action="model_switch.start", obj=domain, domain=domain, details={**space, "task": str(task.pk)})
+        return task
 
 
 def _pending(domain: Domain) -> tuple[str, str, str]:
@@ -110,4 +113,7 @@ def domain_model_flip(*, domain_id: int, model_name: str, detector: str, alignme
         model_name=model_name, detector=detector, alignment=alignment,
         pending_model="", pending_detector="", pending_alignment="", threshold=domain.threshold,
     )
+    audit_record(action="model_switch.finish", obj=domain, domain=domain,
+                 details={"model_name": model_name, "detector": detector, "alignment": alignment,
+                          "was": {"model_name": old_space[0], "alignment": old_space[1]}})
     return True

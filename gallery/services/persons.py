@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from gallery.models import Domain, FacePhoto, Person
+from gallery.services.audit import audit_record
 from gallery.services.erasure import persons_remove
 from gallery.services.photos import photos_move
 
@@ -22,7 +23,9 @@ def person_get_or_create(*, domain: Domain, name: str, external_id: str | None =
         return person, False
     try:
         with transaction.atomic():
-            return Person.objects.create(domain=domain, name=name, external_id=external_id), True
+            person = Person.objects.create(domain=domain, name=name, external_id=external_id)
+            _created_record(person)
+            return person, True
     except IntegrityError:
         return Person.objects.get(domain=domain, **lookup), False
 
@@ -40,6 +43,7 @@ def person_create(
     try:
         with transaction.atomic():
             person = Person.objects.create(domain=domain, name=name, external_id=external_id or None, active=active)
+            _created_record(person)
     except IntegrityError:  # the same external id was created concurrently
         return Person.objects.get(domain=domain, external_id=external_id), False
     return person, True
@@ -57,10 +61,24 @@ def person_update(
         person.active = active
     try:
         with transaction.atomic():
+            before = Person.objects.filter(pk=person.pk).values("name", "external_id", "active").first() or {}
             person.save()
+            changed = [field for field, value in before.items() if getattr(person, field) != value]
+            if changed:
+                # Which fields, never their values (see gallery.services.audit); "active" is no personal data.
+                details = {"fields": changed, **({"active": person.active} if "active" in changed else {})}
+                action = "person.rename" if changed == ["name"] else "person.update"
+                audit_record(action=action, obj=person, domain=person.domain, details=details)
     except IntegrityError:
         raise ExternalIdTaken(f"external_id {person.external_id!r} is already used in this domain") from None
     return person
+
+
+def _created_record(person: Person) -> None:
+    audit_record(
+        action="person.create", obj=person, domain=person.domain,
+        details={"active": person.active, "external_id": person.external_id is not None},
+    )
 
 
 @transaction.atomic
@@ -72,7 +90,8 @@ def person_merge(*, source: Person, target: Person) -> Person:
     if source.domain_id != target.domain_id:
         raise ValueError("persons of different domains cannot be merged")
     source, target = (Person.objects.select_for_update().get(pk=pk) for pk in (source.pk, target.pk))
-    photos_move(photos=FacePhoto.objects.filter(person=source), person=target)
+    moved = photos_move(photos=FacePhoto.objects.filter(person=source), person=target)
+    audit_record(action="person.merge", obj=source, domain=target.domain, details={"into": target.pk, "photos": moved})
     external_id = source.external_id
     persons_remove(persons=Person.objects.filter(pk=source.pk))  # nothing left of it but the row
     if external_id and not target.external_id:

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from faces.images import DecodedImage, decode_image
 from faces.pipeline import Face, detect_faces
 from gallery.models import FaceEmbedding, FacePhoto, GalleryTask, Person
+from gallery.services.audit import audit_record
 from gallery.services.task_records import gallery_task_create
 
 
@@ -125,6 +126,7 @@ def photo_import(
     if data is not None:
         photo.image.save(f"{content_hash}.{extension}", ContentFile(data), save=False)
     photo.save()
+    _added_record(photo, person)
     if face is not None:
         face_store(photo=photo, face=face, model_name=model_name, alignment=alignment)
     return photo
@@ -146,7 +148,13 @@ def _photo_store(
     )
     photo.image.save(f"{content_hash}.{decoded.extension}", ContentFile(data), save=False)
     photo.save()
+    _added_record(photo, person)
     return photo
+
+
+def _added_record(photo: FacePhoto, person: Person) -> None:
+    # Ids only: the hash, file name and source name would name (or find) the picture.
+    audit_record(action="photo.add", obj=photo, domain=person.domain, details={"person": person.pk})
 
 
 def face_store(*, photo: FacePhoto, face: Face, model_name: str, alignment: str) -> FaceEmbedding:
@@ -184,5 +192,9 @@ def photos_move(*, photos: QuerySet[FacePhoto], person: Person) -> int:
     person's raises ValueError and nothing moves (the database would refuse it too)."""
     if photos.exclude(domain_id=person.domain_id).exists():
         raise ValueError("a photo cannot move to a person of another domain")
+    ids = list(photos.values_list("pk", flat=True))
     # The faces follow: the database cascades a photo's person to its faces (migration 0003).
-    return photos.update(person=person)
+    moved = FacePhoto.objects.filter(pk__in=ids).update(person=person)
+    if moved:
+        audit_record(action="photo.move", obj=person, domain=person.domain, details={"photos": ids})
+    return moved

@@ -8,10 +8,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from gallery.models import Domain, GalleryTask
+from gallery.services.audit import actor_current
 
 
 def gallery_task_create(*, kind: str, domain: Domain | None, params: dict, total: int = 0) -> GalleryTask:
-    """Record a task and hand it to Celery once the current transaction commits."""
+    """Record a task and hand it to Celery once the current transaction commits. The task carries
+    who asked for it (``params["actor"]``): what it changes is recorded as theirs."""
+    params = {**params, "actor": actor_current().as_dict()}
     task = GalleryTask.objects.create(kind=kind, domain=domain, params=params, total=total)
     transaction.on_commit(lambda: gallery_task_dispatch(task=task))
     return task

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from gallery.models import GalleryTask
+from gallery.services.audit import Actor, acting
 from gallery.services.embedding import photos_embed_run
 from gallery.services.erasure import files_delete_run
 from gallery.services.model_switch import domain_reembed
@@ -53,7 +54,8 @@ RECORDED_ONLY = {GalleryTask.Kind.INGEST, GalleryTask.Kind.IMPORT_PKL}
 
 def gallery_task_run(*, task_id) -> GalleryTask | None:
     """Run a recorded task. A task already done or failed is not run again (a redelivered message
-    is a no-op); one left ``running`` by a killed worker is run again, which its work allows."""
+    is a no-op); one left ``running`` by a killed worker is run again, which its work allows. Its
+    changes are recorded as made by whoever enqueued it (the actor in its params)."""
     claimed = GalleryTask.objects.filter(
         pk=task_id, status__in=[GalleryTask.Status.QUEUED, GalleryTask.Status.RUNNING]
     ).update(status=GalleryTask.Status.RUNNING, attempts=F("attempts") + 1, started=timezone.now())
@@ -61,7 +63,8 @@ def gallery_task_run(*, task_id) -> GalleryTask | None:
         return None
     task = GalleryTask.objects.get(pk=task_id)
     try:
-        result = REGISTRY[task.kind].handler(task=task)
+        with acting(Actor.from_dict(task.params.get("actor"))):
+            result = REGISTRY[task.kind].handler(task=task)
     except (OperationalError, InterfaceError):
         raise  # the database is unavailable: the task stays running and Celery retries it
     except Exception as exc:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from gallery import services
+from gallery.management.base import GalleryCommand
 from gallery.models import Domain
 from gallery.services.calibration import DEFAULT_TARGET, MAX_SAMPLE
 
@@ -13,7 +14,7 @@ def percent(share: float | None) -> str:
     return "n/a" if share is None else f"{100 * share:.1f} %"
 
 
-class Command(BaseCommand):
+class Command(GalleryCommand):
     help = (
         "Estimate from a domain's own gallery how often each threshold would name a stranger (each face against "
         "every other person's centroid) and a known person (each face against its own person's centroid without "

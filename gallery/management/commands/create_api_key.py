@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from gallery.management.base import GalleryCommand
 from gallery.models import Domain
 from gallery.services import api_key_create
 
 
-class Command(BaseCommand):
+class Command(GalleryCommand):
     help = "Create an API key scoped to domains. The key is printed once, as the last line."
 
     def add_arguments(self, parser):

@@ -1,8 +1,9 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from faces.models_zoo import DEEPFACE, MODEL_DIMENSIONS, ModelUnavailable
+from gallery.management.base import GalleryCommand
 from gallery.models import Domain, GalleryTask
 from gallery.pkl_import import (
     PklError,
@@ -15,7 +16,7 @@ from gallery.pkl_import import (
 from gallery.services import domain_create, gallery_task_finish, gallery_task_start
 
 
-class Command(BaseCommand):
+class Command(GalleryCommand):
     help = (
         "Migrate a DeepFace find() gallery (representations_*.pkl, ds_model_*.pkl, or the .npz datastore of "
         "newer DeepFace) into a domain. The person is each record's parent folder; vectors are kept as they "

@@ -4,11 +4,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connections
 from tqdm import tqdm
 
 from gallery.ingest import NAME_STYLES, batches, discover, ingest_batch, worker_ingest, worker_init
+from gallery.management.base import GalleryCommand
 from gallery.models import Domain, GalleryTask
 from gallery.services import (
     domain_get_or_create,
@@ -54,7 +55,7 @@ class LineProgress:
                                      bar_format=self.FORMAT, postfix=postfix))
 
 
-class Command(BaseCommand):
+class Command(GalleryCommand):
     help = (
         "Load photos from DIR into a domain: one folder per person (folder name = person name), or loose "
         "files named 'Person Name_123.jpg'. Resumable and kill-safe: photos already in the domain (same "

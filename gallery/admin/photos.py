@@ -96,7 +96,8 @@ class FacePhotoAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: FacePhoto, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            services.photo_save(photo=obj, fields=form.changed_data)
+            return None
         upload = form.cleaned_data["image"]
         name = form.cleaned_data["source_name"] or upload.name or ""
         [uploaded] = services.photos_upload(person=form.cleaned_data["person"], files=[(upload.read(), name)])

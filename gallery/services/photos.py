@@ -187,6 +187,15 @@ def photo_reason_set(*, photo: FacePhoto, face: FaceEmbedding) -> None:
 
 
 @transaction.atomic
+def photo_save(*, photo: FacePhoto, fields: list[str]) -> FacePhoto:
+    """Save a photo as a form changed it (the admin's: only its source name is editable), recording
+    which ``fields`` changed, not their values (a source name may name the person)."""
+    photo.save()
+    audit_record(action="photo.update", obj=photo, domain=photo.domain, details={"fields": sorted(fields)})
+    return photo
+
+
+@transaction.atomic
 def photos_move(*, photos: QuerySet[FacePhoto], person: Person) -> int:
     """Give these photos, and so their faces, to ``person``. A photo of another domain than the
     person's raises ValueError and nothing moves (the database would refuse it too)."""

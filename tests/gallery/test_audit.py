@@ -100,6 +100,24 @@ def test_admin_changes_are_recorded_as_the_staff_user(alpha, admin_client, admin
     assert AuditEvent.objects.get(id__gt=first, action="person.update").details == {"fields": ["active"], "active": False}
 
 
+def test_revoking_a_key_and_editing_a_photo_in_the_admin_are_recorded(alpha, alice, admin_client, admin_user):
+    key = ApiKey.objects.get(name="alice")
+    person = add_photos(alpha, "A", "img1.jpg")
+    photo = person.photos.get()
+
+    revoked = admin_client.post(f"/admin/gallery/apikey/{key.pk}/change/",
+                                {"name": "alice", "can_write": "on", "domains": [alpha.pk]})  # active unticked
+    edited = admin_client.post(f"/admin/gallery/facephoto/{photo.pk}/change/", {"source_name": "renamed.jpg"})
+
+    assert (revoked.status_code, edited.status_code) == (302, 302)
+    row = AuditEvent.objects.get(action="key.revoke")
+    assert (row.actor_kind, row.actor_name, row.object_id, row.details) == (
+        "staff_user", admin_user.username, str(key.pk), {"name": "alice", "fields": ["active"]}
+    )
+    row = AuditEvent.objects.get(action="photo.update")
+    assert (row.actor_name, row.object_id, row.details) == (admin_user.username, str(photo.pk), {"fields": ["source_name"]})
+
+
 def test_a_command_records_its_changes_as_itself(alpha):
     call_command("create_api_key", "ci", domains="alpha", write=True, stdout=StringIO(), stderr=StringIO())
 

@@ -36,8 +36,9 @@ def domain_save(*, domain: Domain, fields: list[str]) -> Domain:
     through ``domain_model_switch`` instead), recording which ``fields`` changed."""
     created = domain.pk is None
     domain.save()
-    audit_record(action="domain.create" if created else "domain.update", obj=domain, domain=domain,
-                 details={"fields": sorted(fields)})
+    if created or fields:  # a form saved unchanged changes nothing
+        audit_record(action="domain.create" if created else "domain.update", obj=domain, domain=domain,
+                     details={"fields": sorted(fields)})
     return domain
 
 

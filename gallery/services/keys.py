@@ -42,8 +42,9 @@ def api_key_save(*, key: ApiKey, fields: list[str]) -> ApiKey:
     """Save a key as a form changed it (the admin's), recording which ``fields`` changed:
     ``key.revoke`` when it was deactivated."""
     key.save()
-    action = "key.revoke" if "active" in fields and not key.active else "key.update"
-    audit_record(action=action, obj=key, details={"name": key.name, "fields": sorted(fields)})
+    if fields:  # a form saved unchanged changes nothing
+        action = "key.revoke" if "active" in fields and not key.active else "key.update"
+        audit_record(action=action, obj=key, details={"name": key.name, "fields": sorted(fields)})
     return key
 
 

@@ -191,7 +191,8 @@ def photo_save(*, photo: FacePhoto, fields: list[str]) -> FacePhoto:
     """Save a photo as a form changed it (the admin's: only its source name is editable), recording
     which ``fields`` changed, not their values (a source name may name the person)."""
     photo.save()
-    audit_record(action="photo.update", obj=photo, domain=photo.domain, details={"fields": sorted(fields)})
+    if fields:  # a form saved unchanged changes nothing
+        audit_record(action="photo.update", obj=photo, domain=photo.domain, details={"fields": sorted(fields)})
     return photo
 
 

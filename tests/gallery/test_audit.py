@@ -118,6 +118,24 @@ def test_revoking_a_key_and_editing_a_photo_in_the_admin_are_recorded(alpha, ali
     assert (row.actor_name, row.object_id, row.details) == (admin_user.username, str(photo.pk), {"fields": ["source_name"]})
 
 
+def test_a_domain_changed_in_the_admin_records_the_change_and_its_switch_as_the_staff_user(
+    alpha, admin_client, admin_user, django_capture_on_commit_callbacks
+):
+    form = {"slug": "alpha", "name": "Alpha", "model_name": "Dlib", "detector": "opencv", "threshold": "0.3",
+            "alignment": alpha.alignment, "active": "on", "min_face_size": alpha.min_face_size,
+            "min_sharpness": alpha.min_sharpness, "max_yaw": alpha.max_yaw}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(f"/admin/gallery/domain/{alpha.pk}/change/", form)
+
+    assert response.status_code == 302
+    assert _rows(domain_slug="alpha", actor_kind="staff_user") == [
+        ("domain.update", "staff_user", admin_user.username),
+        ("model_switch.start", "staff_user", admin_user.username),
+        ("model_switch.finish", "staff_user", admin_user.username),  # by the task, for the user who started it
+    ]
+    assert AuditEvent.objects.get(action="domain.update").details == {"fields": ["threshold"]}
+
+
 def test_a_command_records_its_changes_as_itself(alpha):
     call_command("create_api_key", "ci", domains="alpha", write=True, stdout=StringIO(), stderr=StringIO())
 

@@ -46,9 +46,16 @@ def targets(results: dict) -> list[dict]:
         check("recognize.ratio_to_floor", r["ratio_to_floor"], "<= 1.3", r["ratio_to_floor"] <= 1.3)
         c = results["cold_start"]
         check("cold_start.first_request_ratio", c["first_request_ratio"], "<= 1.5", c["first_request_ratio"] <= 1.5)
+        check("cold_start.seconds_to_ready_dlib_only", c["seconds_to_ready_dlib_only"], "<= 1.0 s",
+              c["seconds_to_ready_dlib_only"] <= 1.0)
         m = results["rss_mb"]
+        check("rss_mb.idle_dlib_only", m["idle_dlib_only"], "<= 100 MB, no TensorFlow",
+              m["idle_dlib_only"] <= 100 and not m["tensorflow_loaded"])
         check("rss_mb growth over 1,000 requests", m["growth_over_requests"], "<= 50 MB", m["growth_over_requests"] <= 50)
         check("rss_mb growth 30k -> 300k faces", m["growth_30k_to_300k"], "<= 50 MB", m["growth_30k_to_300k"] <= 50)
+    for row in results.get("throughput", []):
+        if row["clients"] >= 2:
+            check(f"throughput.efficiency {row['clients']} clients", row["efficiency"], ">= 0.8", row["efficiency"] >= 0.8)
     if "deepface_find" in results:
         f = results["deepface_find"]
         check("deepface_find.speedup", f["speedup"], ">= 10", f["speedup"] >= 10)
@@ -89,6 +96,12 @@ def markdown(results: dict) -> str:
         lines += ["", f"{results['search'][0]['domains']} domains, {results['search'][0]['table_faces']:,} faces of two "
                   "models in one table. recall@10 = share of the exact 10 nearest faces that ANN returns; same answer = "
                   "share of queries matched to the same person (or unknown) both ways."]
+    if results.get("throughput"):
+        lines += ["", "## Throughput (concurrent clients, single-face photos)", "",
+                  "| clients | req/s | capacity req/s | efficiency | workers |", "|---|---|---|---|---|"]
+        lines += [f"| {r['clients']} | {r['req_per_s']} | {r['capacity_req_per_s']} | {r['efficiency']} | {r['workers']} |"
+                  for r in results["throughput"]]
+        lines += ["", "capacity = cores x 1000 / the floor's p50 (bench/floor.py, same run)."]
     for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "ingest"):
         if section in results:
             lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]

@@ -24,7 +24,7 @@ from bench.report import machine, markdown, targets
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
 SMALL_PHOTO = ROOT / "tests" / "data" / "faces" / "img1.jpg"  # one face, 473x640
-SECTIONS = ("search", "recognize", "find", "ingest")
+SECTIONS = ("search", "recognize", "throughput", "find", "ingest")
 
 
 def log(message: str) -> None:
@@ -102,6 +102,10 @@ def bench_recognize(domain, large_domain, *, rounds: int, per_round: int, reques
         assert len(body["faces"]) == 1, body
         for _ in range(5):
             server.recognize(key, image)
+        # Every domain of the bench database is Dlib (the 512-d "ArcFace" ones have no weights to
+        # warm): the worker should run on dlib alone, which its mapped libraries show.
+        idle_dlib_only = server.worker_rss_mb()
+        tensorflow_loaded = server.workers_load("tensorflow")
         http_ms, floor_ms = [], []
         # Interleaved, so that any background load on the machine hits both alike.
         for _ in range(rounds):
@@ -133,11 +137,14 @@ def bench_recognize(domain, large_domain, *, rounds: int, per_round: int, reques
         },
         "cold_start": {
             "seconds_to_ready": round(ready_s, 2),
+            "seconds_to_ready_dlib_only": round(ready_s, 2),
             "first_request_ms": round(first_ms, 1),
             "warm_p50_ms": round(warm_p50, 1),
             "first_request_ratio": round(first_ms / warm_p50, 3),
         },
         "rss_mb": {
+            "idle_dlib_only": round(idle_dlib_only, 1),
+            "tensorflow_loaded": tensorflow_loaded,
             "idle_30k": round(idle_30k, 1),
             "after_1000_30k": round(after_30k, 1),
             "requests": requests_for_rss,
@@ -147,6 +154,29 @@ def bench_recognize(domain, large_domain, *, rounds: int, per_round: int, reques
             "growth_30k_to_300k": round(idle_large - idle_30k, 1),
         },
     }
+
+
+def bench_throughput(domain, *, floor_p50_ms: float | None, seconds: float) -> list[dict]:
+    """N = 1, 2, 4 clients against gunicorn with the deploy config's worker count, vs the capacity
+    of the cores at the floor's p50 (measured here unless the recognize section just did)."""
+    from bench.floor import Floor
+    from bench.server import Server
+    from bench.throughput import throughput_rows
+
+    image = PHOTO.read_bytes()
+    if floor_p50_ms is None:
+        floor = Floor(image)
+        floor_p50_ms = float(np.percentile([floor.once() for _ in range(23)][3:], 50))
+    key = api_key_for(domain)
+    with Server(workers=None, name="web-throughput") as server:
+        server.start()
+        rows = throughput_rows(server.url, key, image, floor_p50_ms=floor_p50_ms, seconds=seconds)
+        workers = len(server.worker_pids())
+    for row in rows:
+        row["workers"] = workers
+        log(f"  {row['clients']} clients: {row['req_per_s']} req/s of {row['capacity_req_per_s']} "
+            f"({row['efficiency']:.0%}, {workers} workers)")
+    return rows
 
 
 # --- the old way ----------------------------------------------------------------------------------
@@ -264,6 +294,10 @@ def main() -> None:
                 requests_for_rss=100 if args.quick else 1000,
             )
         )
+    if "throughput" in only:
+        log("throughput: 1, 2, 4 clients vs the cores' capacity at the floor")
+        floor_p50 = results["recognize"]["floor_p50_ms"] if "recognize" in results else None
+        results["throughput"] = bench_throughput(domains[d30k.slug], floor_p50_ms=floor_p50, seconds=8 if args.quick else 30)
     if "find" in only:
         log("deepface_find: DeepFace.find over the same 30k faces")
         results["deepface_find"] = bench_find(d30k, domains[d30k.slug], runs=3 if args.quick else 7)

@@ -22,9 +22,10 @@ def free_port() -> int:
 
 
 class Server:
-    """``gunicorn -c deploy/gunicorn.conf.py facerec.wsgi`` with ``workers`` sync workers."""
+    """``gunicorn -c deploy/gunicorn.conf.py facerec.wsgi`` with ``workers`` sync workers (None:
+    the deploy config's own number)."""
 
-    def __init__(self, *, workers: int = 1, name: str = "web"):
+    def __init__(self, *, workers: int | None = 1, name: str = "web"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
@@ -36,12 +37,15 @@ class Server:
         """Start the server; returns the seconds from process start until /readyz answers 200."""
         env = {
             **os.environ,
-            "WEB_CONCURRENCY": str(self.workers),
             "BIND": f"127.0.0.1:{self.port}",
             "WEB_MAX_REQUESTS": "1000000",  # no recycling in the middle of a measurement
             "LOG_LEVEL": "warning",
             "API_THROTTLE_RATE": os.environ.get("API_THROTTLE_RATE", "1000000/minute"),
         }
+        if self.workers is not None:
+            env["WEB_CONCURRENCY"] = str(self.workers)
+        else:
+            env.pop("WEB_CONCURRENCY", None)
         log = open(self.log_path, "w")
         started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -76,6 +80,11 @@ class Server:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         return total / 1024
+
+    def workers_load(self, library: str) -> bool:
+        """Whether any worker has a shared library whose path contains ``library`` mapped
+        (e.g. "tensorflow": a worker that imported TensorFlow)."""
+        return any(library in Path(f"/proc/{pid}/maps").read_text() for pid in self.worker_pids())
 
     def recognize(self, key: str, image: bytes, **fields) -> tuple[float, dict]:
         """One POST /api/v1/recognize; returns (milliseconds, JSON body)."""

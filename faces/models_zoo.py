@@ -2,7 +2,8 @@
 A new model or detector is one entry here.
 
 Nothing here imports DeepFace (and so TensorFlow): the admin, system checks and migrations use it
-cheaply. DeepFace itself is loaded by faces.pipeline.
+cheaply. DeepFace itself is loaded by faces.pipeline, and only for a model or detector other than
+dlib's (those run on dlib alone, faces.dlib_models).
 """
 
 from __future__ import annotations

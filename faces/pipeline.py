@@ -2,8 +2,10 @@
 embedding out.
 
 DeepFace is the model zoo: its detector and recognizer classes do the work, so any DeepFace model
-whose weights are present runs here unchanged. We call them more directly than
-``DeepFace.represent`` does, for speed:
+whose weights are present runs here unchanged. dlib's detector and ResNet are called directly
+(faces.dlib_models, the same computation as DeepFace's clients), so that a process whose domains
+are all Dlib never imports DeepFace or TensorFlow; DeepFace is imported when a domain's model or
+detector is one of its own. We call the models more directly than ``DeepFace.represent`` does, for speed:
 
 - photos are decoded at reduced size and scaled to at most ``FACEREC_MAX_IMAGE_SIDE`` before
   detection (faces.images); boxes are mapped back to the photo's own pixels.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from faces.alignment import deepface_crops, detector_landmarks, dlib_chips, dlib_shapes, shape_points, shape_predictor
+from faces.dlib_models import DlibHogDetector, DlibResNet
 from faces.images import DecodedImage, decode_image
 from faces.models_zoo import DLIB_CHIP, MODELS, check_alignment, check_available, native_alignment
 from faces.quality import FaceQuality, face_quality
@@ -59,12 +62,10 @@ class StageTimer:
 class FacePipeline:
     def __init__(self, model_name: str, detector: str):
         check_available(model_name, detector)
-        from deepface.modules import modeling
-
         self.model_name = model_name
         self.detector_name = detector
-        self.detector = modeling.build_model(task="face_detector", model_name=detector)
-        self.recognizer = modeling.build_model(task="facial_recognition", model_name=model_name)
+        self.detector = build_detector(detector)
+        self.recognizer = build_recognizer(model_name)
         if DLIB_CHIP in MODELS[model_name].alignments or detector == "dlib":
             shape_predictor()  # built with the models (and so warmed), not in a request
 
@@ -121,10 +122,26 @@ class FacePipeline:
         return vectors.reshape(len(crops), -1)
 
     def _embed_chips(self, chips: list[np.ndarray]) -> np.ndarray:
-        # DeepFace's Dlib client wraps dlib.face_recognition_model_v1 (DlibClient.model.model); its
-        # forward() takes one DeepFace-normalized crop, while the chip goes to dlib as it is, in one batch.
-        resnet = self.recognizer.model.model
-        return np.asarray([np.asarray(v, dtype=np.float32) for v in resnet.compute_face_descriptor(chips)])
+        # Only Dlib takes the chip (models_zoo), and Dlib is always dlib's own ResNet here.
+        return self.recognizer.descriptors(chips)
+
+
+def build_detector(name: str):
+    """dlib's HOG detector directly; any other detector through DeepFace (imported only then)."""
+    if name == "dlib":
+        return DlibHogDetector()
+    from deepface.modules import modeling
+
+    return modeling.build_model(task="face_detector", model_name=name)
+
+
+def build_recognizer(model_name: str):
+    """dlib's ResNet directly; any other recognizer through DeepFace (imported only then)."""
+    if model_name == "Dlib":
+        return DlibResNet()
+    from deepface.modules import modeling
+
+    return modeling.build_model(task="facial_recognition", model_name=model_name)
 
 
 def _with_quality(rgb: np.ndarray, face: Face) -> Face:

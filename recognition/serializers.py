@@ -284,3 +284,41 @@ class LegacyResponse(serializers.Serializer):
     recognized_faces = LegacyFaceSerializer(many=True, source="recognition.faces")
     mode = serializers.ChoiceField(choices=["pgvector"])
     image = ImageSizeSerializer(source="recognition", help_text=IMAGE_SIZE_HELP)
+
+
+# --- Batch recognition (recognition/batch.py) --------------------------------------------------
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["no_face", "unreadable", "empty_image", "invalid_image", "unsupported_image", "image_too_large"],
+        help_text="no_face: a readable photo without a face; unreadable: the file could not be read; the others "
+        "are the image errors of POST /api/v1/recognize (400 empty_image, invalid_image; 413 image_too_large; "
+        "415 unsupported_image)",
+    )
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "BatchError"
+
+
+# A batch.BatchRow: one face of a photo of a batch, or the photo's error. (A comment, not a
+# docstring: drf-spectacular would publish a docstring as the component's description.)
+class BatchRowSerializer(serializers.Serializer):
+    file = serializers.CharField(help_text="The photo: its path under the folder (recognize_images), or the "
+                                           "uploaded file's name (recognize-batch)")
+    face = serializers.IntegerField(allow_null=True, help_text="1 for the largest face of the photo, 2 for the next …; "
+                                                               "null on an error row")
+    box = BoxSerializer(allow_null=True, help_text="In the pixels of the photo as sent (after EXIF rotation)")
+    person = PersonRefSerializer(allow_null=True, help_text="The match, as recognize's `match.person`; null: unknown")
+    distance = RoundedFloatField(
+        decimals=6, allow_null=True,
+        help_text="To the nearest person's centroid: the match's distance, or for an unknown face the nearest "
+                  "person's (recognize's first candidate); null when the domain has no person",
+    )
+    confidence = RoundedFloatField(decimals=2, allow_null=True, help_text=f"Of that distance: {CONFIDENCE_HELP}")
+    unmatched_reason = serializers.ChoiceField(
+        choices=["quality", "no_match"], allow_null=True, help_text="As in recognize: why person is null"
+    )
+    quality = QualitySerializer(allow_null=True, help_text="The face's quality against the domain's bar")
+    error = BatchErrorSerializer(allow_null=True, help_text="Why the photo has no face row; null on a face row")

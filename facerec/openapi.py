@@ -119,7 +119,7 @@ def add_common_errors(result: dict, generator, request, public) -> dict:
                 statuses |= {401, 503}  # a key is checked in the database, which may be restarting
                 if throttled:
                     statuses.add(429)
-                if method in _WRITE_METHODS and not path.endswith(("/recognize", "/compare")):
+                if method in _WRITE_METHODS and not path.endswith(("/recognize", "/compare", "/recognize-batch")):
                     statuses.add(403)
             if method in _BODY_METHODS and operation.get("security"):
                 statuses.add(400)

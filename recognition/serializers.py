@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN
 from faces.models_zoo import default_threshold
+from gallery.models import GalleryTask
 from gallery.serializers import BoxSerializer, QualitySerializer
 
 # A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
@@ -322,3 +323,27 @@ class BatchRowSerializer(serializers.Serializer):
     )
     quality = QualitySerializer(allow_null=True, help_text="The face's quality against the domain's bar")
     error = BatchErrorSerializer(allow_null=True, help_text="Why the photo has no face row; null on a face row")
+
+
+# The accepted batch: {"task": GalleryTask, "results": the results endpoint's URL}
+class RecognizeBatchAccepted(serializers.Serializer):
+    task = serializers.UUIDField(source="task.id", help_text="The task: GET /api/v1/tasks/{id}, or `results`")
+    status = serializers.ChoiceField(choices=GalleryTask.Status.choices, source="task.status")
+    files = serializers.IntegerField(source="task.total", help_text="Photos accepted")
+    results = serializers.URLField(help_text="Where the rows are, page by page: GET .../recognize-batch/{task}")
+
+
+# {"task": GalleryTask, "count", "next", "previous", "rows": this page's rows}
+class RecognizeBatchResults(serializers.Serializer):
+    task = serializers.UUIDField(source="task.id")
+    status = serializers.ChoiceField(
+        choices=GalleryTask.Status.choices, source="task.status",
+        help_text="queued, running (rows so far), done (every row), failed (see error; no photo is kept)",
+    )
+    done = serializers.IntegerField(source="task.done", help_text="Photos recognized so far")
+    total = serializers.IntegerField(source="task.total", help_text="Photos in the batch")
+    error = serializers.CharField(source="task.error", allow_blank=True)
+    count = serializers.IntegerField(help_text="Rows so far (one per face, one per photo without a face)")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = BatchRowSerializer(many=True, source="rows", help_text="In upload order; a photo's faces largest first")

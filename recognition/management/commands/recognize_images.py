@@ -27,10 +27,10 @@ class Report:
     the photo before it (it may be the one that was cut), and the photos left are done."""
 
     def __init__(self, path: Path):
-        self.path = path
-        self.format = {".csv": "csv", ".jsonl": "jsonl"}.get(path.suffix.lower())
+        self.path = Path(path)
+        self.format = {".csv": "csv", ".jsonl": "jsonl"}.get(self.path.suffix.lower())
         if self.format is None:
-            raise CommandError(f"{path}: the report's extension says its format: .csv or .jsonl")
+            raise CommandError(f"{self.path}: the report's extension says its format: .csv or .jsonl")
 
     def resume(self) -> set[str]:
         """Make the file a whole report (created, or cut back to its last whole photo) and return

@@ -18,6 +18,7 @@ from PIL import Image
 
 from gallery.models import GalleryTask
 from tests.conftest import FACES, add_photos, face_bytes
+from tests.gallery.test_worker import wait_for, worker  # noqa: F401 - the real-worker fixture
 
 ARCHIVE = ["img4.jpg", "couple.jpg", "events/img26.jpg", "events/2019/img8.jpg"]
 
@@ -280,4 +281,18 @@ def test_a_failing_batch_deletes_every_photo(gallery, alice, media_root, monkeyp
 
     task = GalleryTask.objects.get(kind="recognize_batch")
     assert task.status == "failed" and "the model fell over" in task.error
+    assert stored_batch_files(media_root) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("worker")
+def test_a_real_worker_runs_the_batch(gallery, alice, media_root):
+    """The task kind recognition registers is known to a worker process started by Celery's CLI."""
+    response = alice.client.post("/api/v1/domains/alpha/recognize-batch", {"image": batch_files()},
+                                 format="multipart")
+
+    assert response.status_code == 202
+    task = wait_for(response.json()["task"])
+    assert task.status == "done", task.error
+    assert [row["file"] for row in task.result["rows"]] == ["img4.jpg", "couple.jpg", "couple.jpg", "notes.jpg"]
     assert stored_batch_files(media_root) == []

@@ -42,15 +42,17 @@ class Report:
         if self.format == "csv" and lines[:1] != [header]:
             if lines:
                 raise CommandError(f"{self.path} is not a report of this command; choose another --output")
-            lines = [header]
+            self.path.write_bytes(header)  # a new report, or one cut inside its header
+            return set()
         files = [self._file(line, number) for number, line in enumerate(lines) if not (self.format == "csv" and number == 0)]
         if cut and files:
             last = files[-1]
             while files and files[-1] == last:
                 files.pop()
                 lines.pop()
-        with open(self.path, "wb") as handle:  # what is kept, and nothing after it
-            handle.write(b"".join(lines))
+        # Only the tail goes (never a rewrite: a second kill now loses nothing that was kept).
+        self.path.touch()
+        os.truncate(self.path, sum(len(line) for line in lines))
         return set(files)
 
     def append(self, rows: list[dict]) -> None:

@@ -254,17 +254,19 @@ def test_a_read_only_key_may_ask_and_a_queued_batch_keeps_its_photos_until_run(a
     assert (results["status"], results["count"], results["results"]) == ("queued", 0, [])
 
 
-def test_batch_upload_limits_and_errors_are_the_photo_uploads(alpha, alice, bob, settings, media_root):
+def test_batch_upload_limits_and_errors_are_the_photo_uploads(alpha, alice, bob, anonymous, settings, media_root):
     settings.MAX_UPLOAD_BYTES = 1000
     url = "/api/v1/domains/alpha/recognize-batch"
 
     missing = alice.client.post(url, {}, format="multipart")
     too_large = alice.client.post(url, {"image": batch_files()[:1]}, format="multipart")
     other_domain = bob.client.post(url, {"image": batch_files()[2:]}, format="multipart")
+    no_key = anonymous.post(url, {"image": batch_files()[2:]}, format="multipart")
 
     assert (missing.status_code, missing.json()["error"]["code"]) == (400, "image_required")
     assert (too_large.status_code, too_large.json()["error"]["code"]) == (413, "too_large")
     assert (other_domain.status_code, other_domain.json()["error"]["code"]) == (404, "domain_not_found")
+    assert no_key.status_code == 401
     assert not (media_root / "batches").exists() and not GalleryTask.objects.filter(kind="recognize_batch").exists()
 
 

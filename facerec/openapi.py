@@ -2,8 +2,9 @@
 
 Views declare their own specific errors (413 too_large, 422 no_face …). The post-processing hook
 adds the errors that follow from how a route is reached — 401/429/503 on every authenticated route,
-403 on writes, 400 on bodies, 404 on paths with an id — to every operation that does not declare
-them itself, so routes added later are documented truthfully without repeating the list.
+403 on writes (not on recognize, compare and recognize-batch, which any key of the domain may
+ask), 400 on bodies, 404 on paths with an id — to every operation that does not declare them itself,
+so routes added later are documented truthfully without repeating the list.
 
 Inputs carry their real limits (``maxLength``, ``minimum``, ``maximum``: the serializers' own) and an
 ``example``, declared on the serializer field as ``style={"example": ...}`` and written into the
@@ -119,7 +120,7 @@ def add_common_errors(result: dict, generator, request, public) -> dict:
                 statuses |= {401, 503}  # a key is checked in the database, which may be restarting
                 if throttled:
                     statuses.add(429)
-                if method in _WRITE_METHODS and not path.endswith(("/recognize", "/compare")):
+                if method in _WRITE_METHODS and not path.endswith(("/recognize", "/compare", "/recognize-batch")):
                     statuses.add(403)
             if method in _BODY_METHODS and operation.get("security"):
                 statuses.add(400)

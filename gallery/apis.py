@@ -38,6 +38,23 @@ from gallery.serializers import (
 MAX_FILES_PER_REQUEST = 50
 
 
+def uploaded_images(request) -> list[tuple[bytes, str]]:
+    """The ``image`` files of a multipart upload as (bytes, the client's file name), within the
+    limits every upload endpoint shares: at least one, at most ``MAX_FILES_PER_REQUEST``, none
+    larger than ``MAX_UPLOAD_BYTES`` (413); a refused request stores nothing."""
+    uploads = request.FILES.getlist("image")
+    if not uploads:
+        raise ApiError("image is required: one or more multipart files named 'image'", code="image_required")
+    if len(uploads) > MAX_FILES_PER_REQUEST:
+        raise ApiError(f"at most {MAX_FILES_PER_REQUEST} images per request", code="too_many_files")
+    for upload in uploads:
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            raise ApiError(
+                f"{upload.name} is larger than {settings.MAX_UPLOAD_BYTES} bytes", code="too_large", status_code=413
+            )
+    return [(upload.read(), upload.name or "") for upload in uploads]
+
+
 class WriteKeyForUnsafeMethods(CanWrite):
     """Reads need any key of the domain; POST, PATCH and DELETE need a ``--write`` key."""
 
@@ -221,7 +238,7 @@ class PersonImagesApi(GalleryApi):
         options = self.InputSerializer(data=request.query_params)
         options.is_valid(raise_exception=True)
         person = self.person(slug, person_id)
-        files = self._files(request)
+        files = uploaded_images(request)
         try:
             uploaded = services.photos_upload(person=person, files=files)
         except ImageRejected as exc:
@@ -240,20 +257,6 @@ class PersonImagesApi(GalleryApi):
             UploadSerializer({"photos": uploaded, "tasks": [task.pk for task in tasks]}).data,
             status=status.HTTP_201_CREATED if options.validated_data["wait"] else status.HTTP_202_ACCEPTED,
         )
-
-    @staticmethod
-    def _files(request) -> list[tuple[bytes, str]]:
-        uploads = request.FILES.getlist("image")
-        if not uploads:
-            raise ApiError("image is required: one or more multipart files named 'image'", code="image_required")
-        if len(uploads) > MAX_FILES_PER_REQUEST:
-            raise ApiError(f"at most {MAX_FILES_PER_REQUEST} images per request", code="too_many_files")
-        for upload in uploads:
-            if upload.size > settings.MAX_UPLOAD_BYTES:
-                raise ApiError(
-                    f"{upload.name} is larger than {settings.MAX_UPLOAD_BYTES} bytes", code="too_large", status_code=413
-                )
-        return [(upload.read(), upload.name or "") for upload in uploads]
 
 
 @extend_schema(tags=TAGS, parameters=[SLUG])

@@ -67,6 +67,15 @@ def discover(root: Path, *, name_style: str = "as-is") -> Iterator[PhotoFile]:
             yield PhotoFile(person_name=person_name(raw, name_style), path=entry)
 
 
+def archive_files(root: Path) -> Iterator[Path]:
+    """Every photo (by its suffix, ``IMAGE_SUFFIXES``) anywhere under ``root``, in a stable order,
+    whatever the folders mean. Symlinks that lead outside ``root`` are ignored."""
+    root = root.resolve()
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() and _inside(path, root):
+            yield path
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         return os.path.realpath(path).startswith(str(root) + os.sep)
@@ -156,22 +165,3 @@ def ingest_one(domain_id: int, photo: PhotoFile) -> IngestResult:
     person, _ = person_get_or_create(domain=Domain.objects.get(pk=domain_id), name=photo.person_name)
     return ingest_batch(domain_id, {photo.person_name: person.id}, [photo], queue=False)[0]
 
-
-# --- worker processes -------------------------------------------------------------------------
-
-_worker_args: tuple | None = None
-
-
-def worker_init(domain_id: int, person_ids: dict[str, int], queue: bool) -> None:
-    global _worker_args
-    import django
-    from django.db import connections
-
-    django.setup()
-    connections.close_all()  # never share the parent's sockets
-    _worker_args = (domain_id, person_ids, queue)
-
-
-def worker_ingest(batch: list[PhotoFile]) -> list[IngestResult]:
-    domain_id, person_ids, queue = _worker_args
-    return ingest_batch(domain_id, person_ids, batch, queue)

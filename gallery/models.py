@@ -246,6 +246,7 @@ class GalleryTask(models.Model):
         DELETE_FILES = "delete_files"
         INGEST = "ingest"
         IMPORT_PKL = "import_pkl"
+        RECOGNIZE_BATCH = "recognize_batch"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -1,4 +1,4 @@
-"""REST endpoints: recognize, detect and compare (validate -> service -> serialize)."""
+"""REST endpoints: recognize, detect, compare and batch recognition (validate -> service -> serialize)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.errors import ApiError, NoFaceError
 from facerec.metrics import CompareMetrics, DetectMetrics, RecognizeMetrics
 from faces.images import ImageRejected
-from faces.models_zoo import ModelUnavailable
+from faces.models_zoo import ModelUnavailable, check_available
 from faces.pipeline import StageTimer
+from gallery.apis import uploaded_images
 from gallery.auth import domain_for_key
-from recognition import schemas, services
+from gallery.models import GalleryTask
+from recognition import batch, schemas, services
 from recognition.serializers import (
     CompareOptions,
     CompareResponse,
     DetectOptions,
     DetectResponse,
+    RecognizeBatchAccepted,
+    RecognizeBatchResults,
     RecognizeOptions,
     RecognizeResponse,
 )
@@ -150,3 +157,44 @@ class CompareApi(CompareMetrics, APIView):
                 image1, image2, model_name=model_name, detector=detector, alignment=alignment, threshold=threshold
             )
         return Response(CompareResponse(result).data, status=status.HTTP_200_OK)
+
+
+class RecognizeBatchApi(APIView):
+    """POST /api/v1/domains/{slug}/recognize-batch: photos recognized by a background task (202).
+
+    Any key of the domain may ask, read-only ones too: like recognize, it adds nothing to the
+    gallery (the photos are kept only until the task has recognized them)."""
+
+    @extend_schema(**schemas.RECOGNIZE_BATCH)
+    def post(self, request, slug: str):
+        domain = domain_for_key(request.auth, slug)
+        files = uploaded_images(request)
+        with image_errors():
+            check_available(domain.model_name, domain.detector)  # 503 now, rather than a failed task
+        task = batch.recognize_batch_create(domain=domain, files=files)
+        task.refresh_from_db()  # run already where Celery is eager
+        results = request.build_absolute_uri(
+            reverse("api-recognize-batch-results", kwargs={"slug": domain.slug, "task_id": task.pk})
+        )
+        return Response(RecognizeBatchAccepted({"task": task, "results": results}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class BatchRowPagination(PageNumberPagination):
+    page_size = schemas.BATCH_RESULTS_PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = schemas.BATCH_RESULTS_MAX_PAGE_SIZE
+
+
+class RecognizeBatchResultsApi(APIView):
+    """GET /api/v1/domains/{slug}/recognize-batch/{task_id}: the batch's state and rows, paginated."""
+
+    @extend_schema(**schemas.RECOGNIZE_BATCH_RESULTS)
+    def get(self, request, slug: str, task_id):
+        domain = domain_for_key(request.auth, slug)
+        task = get_object_or_404(GalleryTask, pk=task_id, domain=domain, kind=GalleryTask.Kind.RECOGNIZE_BATCH)
+        paginator = BatchRowPagination()
+        rows = paginator.paginate_queryset((task.result or {}).get("rows", []), request, view=self)
+        return Response(RecognizeBatchResults({
+            "task": task, "count": paginator.page.paginator.count, "next": paginator.get_next_link(),
+            "previous": paginator.get_previous_link(), "rows": rows,
+        }).data)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from facerec.openapi import errors
+from gallery.apis import MAX_FILES_PER_REQUEST
+from gallery.schemas import SLUG, UPLOAD_BODY
 from recognition.serializers import (
     CompareJson,
     CompareMultipart,
@@ -15,6 +18,8 @@ from recognition.serializers import (
     DetectResponse,
     LegacyRecognize,
     LegacyResponse,
+    RecognizeBatchAccepted,
+    RecognizeBatchResults,
     RecognizeJson,
     RecognizeMultipart,
     RecognizeResponse,
@@ -78,4 +83,41 @@ LEGACY_RECOGNIZE = {
         ),
         **errors(400, 401, 404, 413, 415, 503),
     },
+}
+
+RECOGNIZE_BATCH = {
+    "tags": ["recognition"],
+    "operation_id": "recognize_batch",
+    "summary": "Recognize every face of many photos in the background (202 with a task)",
+    "description": (
+        f"One or more `image` files (at most {MAX_FILES_PER_REQUEST}; the limits and errors of the photo "
+        "uploads), recognized by a background task as `POST /api/v1/recognize` would with its defaults: one row "
+        "per face (person or unknown, distance, box, quality), or one row with an `error` for a file without a "
+        "face or that is not a usable image (the other files are still recognized). A read-only key may ask: "
+        "nothing is added to the gallery. The photos are kept only until the task has recognized them, then "
+        "deleted (all of them if the task fails). Follow the answer's `results` (or `GET /api/v1/tasks/{task}`)."
+    ),
+    "parameters": [SLUG],
+    "request": {"multipart/form-data": UPLOAD_BODY},
+    "responses": {202: RecognizeBatchAccepted, **errors(400, 401, 404, 413, 503)},
+}
+
+BATCH_RESULTS_PAGE_SIZE, BATCH_RESULTS_MAX_PAGE_SIZE = 100, 1000
+
+RECOGNIZE_BATCH_RESULTS = {
+    "tags": ["recognition"],
+    "operation_id": "recognize_batch_results",
+    "summary": "A batch's state and its rows, page by page",
+    "description": "Rows appear as the task recognizes the photos; a task of another domain answers 404.",
+    "parameters": [
+        SLUG,
+        OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+        OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Page number, from 1"),
+        OpenApiParameter(
+            "page_size", {"type": "integer", "minimum": 1, "maximum": BATCH_RESULTS_MAX_PAGE_SIZE},
+            description=f"Rows per page (default {BATCH_RESULTS_PAGE_SIZE}; more than {BATCH_RESULTS_MAX_PAGE_SIZE} "
+            f"gives {BATCH_RESULTS_MAX_PAGE_SIZE})",
+        ),
+    ],
+    "responses": {200: RecognizeBatchResults, **errors(401, 404)},
 }

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN
 from faces.models_zoo import default_threshold
+from gallery.models import GalleryTask
 from gallery.serializers import BoxSerializer, QualitySerializer
 
 # A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
@@ -284,3 +285,65 @@ class LegacyResponse(serializers.Serializer):
     recognized_faces = LegacyFaceSerializer(many=True, source="recognition.faces")
     mode = serializers.ChoiceField(choices=["pgvector"])
     image = ImageSizeSerializer(source="recognition", help_text=IMAGE_SIZE_HELP)
+
+
+# --- Batch recognition (recognition/batch.py) --------------------------------------------------
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(
+        choices=["no_face", "unreadable", "empty_image", "invalid_image", "unsupported_image", "image_too_large"],
+        help_text="no_face: a readable photo without a face; unreadable: the file could not be read; the others "
+        "are the image errors of POST /api/v1/recognize (400 empty_image, invalid_image; 413 image_too_large; "
+        "415 unsupported_image)",
+    )
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "BatchError"
+
+
+# A batch.BatchRow: one face of a photo of a batch, or the photo's error. (A comment, not a
+# docstring: drf-spectacular would publish a docstring as the component's description.)
+class BatchRowSerializer(serializers.Serializer):
+    file = serializers.CharField(help_text="The photo: its path under the folder (recognize_images), or the "
+                                           "uploaded file's name (recognize-batch)")
+    face = serializers.IntegerField(allow_null=True, help_text="1 for the largest face of the photo, 2 for the next …; "
+                                                               "null on an error row")
+    box = BoxSerializer(allow_null=True, help_text="In the pixels of the photo as sent (after EXIF rotation)")
+    person = PersonRefSerializer(allow_null=True, help_text="The match, as recognize's `match.person`; null: unknown")
+    distance = RoundedFloatField(
+        decimals=6, allow_null=True,
+        help_text="To the nearest person's centroid: the match's distance, or for an unknown face the nearest "
+                  "person's (recognize's first candidate); null when the domain has no person",
+    )
+    confidence = RoundedFloatField(decimals=2, allow_null=True, help_text=f"Of that distance: {CONFIDENCE_HELP}")
+    unmatched_reason = serializers.ChoiceField(
+        choices=["quality", "no_match"], allow_null=True, help_text="As in recognize: why person is null"
+    )
+    quality = QualitySerializer(allow_null=True, help_text="The face's quality against the domain's bar")
+    error = BatchErrorSerializer(allow_null=True, help_text="Why the photo has no face row; null on a face row")
+
+
+# The accepted batch: {"task": GalleryTask, "results": the results endpoint's URL}
+class RecognizeBatchAccepted(serializers.Serializer):
+    task = serializers.UUIDField(source="task.id", help_text="The task: GET /api/v1/tasks/{id}, or `results`")
+    status = serializers.ChoiceField(choices=GalleryTask.Status.choices, source="task.status")
+    files = serializers.IntegerField(source="task.total", help_text="Photos accepted")
+    results = serializers.URLField(help_text="Where the rows are, page by page: GET .../recognize-batch/{task}")
+
+
+# {"task": GalleryTask, "count", "next", "previous", "rows": this page's rows}
+class RecognizeBatchResults(serializers.Serializer):
+    task = serializers.UUIDField(source="task.id")
+    status = serializers.ChoiceField(
+        choices=GalleryTask.Status.choices, source="task.status",
+        help_text="queued, running (rows so far), done (every row), failed (see error; no photo is kept)",
+    )
+    done = serializers.IntegerField(source="task.done", help_text="Photos recognized so far")
+    total = serializers.IntegerField(source="task.total", help_text="Photos in the batch")
+    error = serializers.CharField(source="task.error", allow_blank=True)
+    count = serializers.IntegerField(help_text="Rows so far (one per face, one per photo without a face)")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = BatchRowSerializer(many=True, source="rows", help_text="In upload order; a photo's faces largest first")

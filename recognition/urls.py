@@ -12,4 +12,10 @@ urlpatterns = [
     path("api/v1/recognize", apis.RecognizeApi.as_view(), name="api-recognize"),
     path("api/v1/detect", apis.DetectApi.as_view(), name="api-detect"),
     path("api/v1/compare", apis.CompareApi.as_view(), name="api-compare"),
+    path("api/v1/domains/<slug:slug>/recognize-batch", apis.RecognizeBatchApi.as_view(), name="api-recognize-batch"),
+    path(
+        "api/v1/domains/<slug:slug>/recognize-batch/<uuid:task_id>",
+        apis.RecognizeBatchResultsApi.as_view(),
+        name="api-recognize-batch-results",
+    ),
 ]

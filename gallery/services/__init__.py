@@ -60,9 +60,10 @@ from gallery.services.task_records import (
     gallery_task_finish,
     gallery_task_start,
 )
-from gallery.services.tasks import gallery_task_run
+from gallery.services.tasks import BackgroundWork, background_work_register, gallery_task_run
 
 __all__ = [
+    "BackgroundWork",
     "Actor",
     "acting",
     "actor_current",
@@ -77,6 +78,7 @@ __all__ = [
     "PhotoOutcome",
     "UploadedPhoto",
     "api_key_create",
+    "background_work_register",
     "api_key_issue",
     "api_key_used",
     "domain_create",

@@ -3,7 +3,10 @@ runner every Celery task calls (gallery/tasks.py derives one Celery task per ent
 
 A new kind of background work is a ``GalleryTask.Kind`` choice, one entry in ``REGISTRY`` and its
 handler (a service taking the task's record and returning its result); ``gallery_task_create``
-records and enqueues it. ``RECORDED_ONLY`` kinds are commands that record themselves as tasks
+records and enqueues it. Work of a layer above the gallery (recognition's batch recognition) is
+entered by that layer with ``background_work_register`` from its ``AppConfig.ready``, so the
+gallery never imports it; every app is ready before gallery/tasks.py derives the Celery tasks.
+``RECORDED_ONLY`` kinds are commands that record themselves as tasks
 (``gallery_task_start``) but run where they are started.
 """
 
@@ -50,6 +53,13 @@ REGISTRY: dict[str, BackgroundWork] = {
     ),
 }
 RECORDED_ONLY = {GalleryTask.Kind.INGEST, GalleryTask.Kind.IMPORT_PKL}
+
+
+def background_work_register(*, kind: str, work: BackgroundWork) -> None:
+    """Enter an upper layer's kind of work in the registry (from its ``AppConfig.ready``)."""
+    if kind in REGISTRY and REGISTRY[kind] != work:
+        raise ValueError(f"{kind} is already registered")
+    REGISTRY[kind] = work
 
 
 def gallery_task_run(*, task_id) -> GalleryTask | None:

@@ -200,6 +200,10 @@ def test_every_gallery_route_answers_as_documented(schema, alpha, alice):
     check(f"{base}/persons/{{person_id}}", "delete", client.delete(detail), 204)
     missing = client.get(detail)
     check(f"{base}/persons/{{person_id}}", "get", missing, 404)
+    batch = client.post("/api/v1/domains/alpha/recognize-batch", {"image": [_upload("couple.jpg")]},
+                        format="multipart")
+    check(f"{base}/recognize-batch", "post", batch, 202)
+    check(f"{base}/recognize-batch/{{task_id}}", "get", client.get(batch.json()["results"]), 200)
 
     documented = {(path, method) for path, ops in schema["paths"].items() if path.startswith("/api/v1/domains")
                   or path.startswith("/api/v1/tasks") for method in ops}
@@ -358,7 +362,7 @@ def _ordered(operations):
             return (3, -len(path))
         if method == "post" and path.endswith("/persons"):
             return (0, 0)
-        if method == "post" and path.endswith("/images"):
+        if method == "post" and path.endswith(("/images", "/recognize-batch")):
             return (1, 0)
         return (2, 0)
 
@@ -396,6 +400,8 @@ def test_swagger_example_requests_succeed(schema, db):
                 ids["person_id"] = body["id"]
             if method == "post" and path.endswith("/images"):
                 ids["photo_id"], ids["task_id"] = body["photos"][0]["id"], body["tasks"][0]
+            if method == "post" and path.endswith("/recognize-batch"):
+                ids["task_id"] = body["task"]  # its results' {task_id}; GET /api/v1/tasks/{task_id} shows any
     statuses = {(method, path, media): status for method, path, media, status in answered}
     assert statuses[("post", "/api/v1/recognize", "multipart/form-data")] == 200
     assert statuses[("post", "/api/v1/recognize", "application/json")] == 200

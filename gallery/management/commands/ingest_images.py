@@ -1,14 +1,12 @@
 import csv
-import multiprocessing
 import time
 from collections import Counter
 from pathlib import Path
 
 from django.core.management.base import CommandError
-from django.db import connections
-from tqdm import tqdm
 
-from gallery.ingest import NAME_STYLES, batches, discover, ingest_batch, worker_ingest, worker_init
+from facerec.bulk import jobs_run, progress
+from gallery.ingest import NAME_STYLES, batches, discover, ingest_batch
 from gallery.management.base import GalleryCommand
 from gallery.models import Domain, GalleryTask
 from gallery.services import (
@@ -22,37 +20,6 @@ from gallery.services import (
 
 # Failures kept on the ingest's task record (the admin shows them); --report has them all.
 FAILURES_KEPT = 200
-# Progress written to a pipe or a file: a line at most this often, then one final line.
-PIPED_PROGRESS_INTERVAL_S = 30.0
-
-
-class LineProgress:
-    """Progress for a stream that is not a terminal (a pipe, a log file): plain lines in tqdm's
-    words, instead of a bar redrawn with carriage returns, and exactly one line at 100 %."""
-
-    FORMAT = "{percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
-
-    def __init__(self, write, total: int, interval: float = PIPED_PROGRESS_INTERVAL_S):
-        self.write, self.total, self.interval = write, total, interval
-        self.done, self.postfix = 0, {}
-        self.started = self.shown = time.monotonic()
-
-    def update(self, count: int) -> None:
-        self.done += count
-        if self.done < self.total and time.monotonic() - self.shown >= self.interval:
-            self._line()
-
-    def set_postfix(self, refresh: bool = False, **values) -> None:
-        self.postfix = values
-
-    def close(self) -> None:
-        self._line()
-
-    def _line(self) -> None:
-        self.shown = time.monotonic()
-        postfix = ", ".join(f"{key}={value}" for key, value in sorted(self.postfix.items()))
-        self.write(tqdm.format_meter(self.done, self.total, self.shown - self.started, unit="photo",
-                                     bar_format=self.FORMAT, postfix=postfix))
 
 
 class Command(GalleryCommand):
@@ -111,7 +78,7 @@ class Command(GalleryCommand):
         )
         started = time.monotonic()
         jobs = list(batches(photos, batch_size))
-        counts, failures = self._run(target, person_ids, jobs, workers, queue, record, progress=not no_progress)
+        counts, failures = self._run(target, person_ids, jobs, workers, queue, record, shown=not no_progress)
         elapsed = time.monotonic() - started
         self._finish(record, counts, failures, report)
         # Persons created for this run whose every photo failed are not left behind empty.
@@ -135,11 +102,11 @@ class Command(GalleryCommand):
             self.stdout.write(f"created domain {slug!r} with model {domain.model_name}/{domain.detector}")
         return domain
 
-    def _run(self, domain, person_ids, jobs, workers, queue, record, *, progress):
+    def _run(self, domain, person_ids, jobs, workers, queue, record, *, shown):
         counts, failures = Counter(), []
         total = sum(len(job) for job in jobs)
-        bar = self._progress(total, progress)
-        for results in self._results(domain, person_ids, jobs, workers, queue):
+        bar = progress(self.stderr, total, shown=shown)
+        for results in jobs_run(ingest_batch, (domain.id, person_ids), jobs, workers=workers, kwargs={"queue": queue}):
             for result in results:
                 counts[result.outcome] += 1
                 if result.outcome in ("failed", "no_face"):
@@ -150,23 +117,6 @@ class Command(GalleryCommand):
             gallery_task_advance(task=record, by=len(results))
         bar.close()
         return counts, failures
-
-    def _progress(self, total: int, shown: bool):
-        if shown and not self.stderr.isatty():
-            return LineProgress(self.stderr.write, total)
-        # tqdm redraws its line with carriage returns: it writes to the stream itself, not through
-        # Django's wrapper, which would end every redraw with a newline.
-        return tqdm(total=total, unit="photo", disable=not shown, file=self.stderr._out, dynamic_ncols=True)
-
-    def _results(self, domain, person_ids, jobs, workers, queue):
-        if workers == 1:
-            for job in jobs:
-                yield ingest_batch(domain.id, person_ids, job, queue)
-            return
-        connections.close_all()  # forked workers must open their own connections
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers, initializer=worker_init, initargs=(domain.id, person_ids, queue)) as pool:
-            yield from pool.imap_unordered(worker_ingest, jobs)
 
     def _finish(self, record, counts, failures, report):
         if report:

@@ -107,11 +107,25 @@ class Recognition:
     faces: list[FaceResult]
 
 
+def persons_confirmed(*, domain: Domain, person_ids: list[int]) -> dict[int, Person]:
+    """Those of ``person_ids`` that exist on the primary, are active and belong to ``domain``, by id:
+    one primary-key lookup. Always the primary, whatever the router says: a removal is a promise,
+    and a replica that lags must not break it. Scoped to the domain again (the search already is):
+    a search never names another domain's person, whatever the rows say."""
+    return Person.objects.using("default").filter(domain=domain, active=True).in_bulk(person_ids)
+
+
 def search_face(
     face: Face, *, domain: Domain, threshold: float, top_k: int, exact: bool = False
 ) -> list[Candidate]:
-    """The ``top_k`` persons nearest to the face by the person-level rule (recognition/decision.py)."""
-    with search_reads():  # served by the read replica when one is configured (facerec/routers.py)
+    """The ``top_k`` persons nearest to the face by the person-level rule (recognition/decision.py).
+
+    The vector search reads the read replica when one is configured (facerec/routers.py); the
+    persons it found are then confirmed on the primary, so a person removed (or deactivated) there
+    is never named, even by a replica that has not replayed the removal yet. The answer keeps the
+    order the search gave and drops those persons.
+    """
+    with search_reads():
         scores = persons_scored(
             face.embedding,
             domain_id=domain.id,
@@ -121,9 +135,7 @@ def search_face(
             top_k=top_k,
             exact=exact,
         )
-        # Scoped to the domain again (the queries already are): a search never names another
-        # domain's person, whatever the rows say.
-        persons = Person.objects.filter(domain=domain).in_bulk([score.person_id for score in scores])
+    persons = persons_confirmed(domain=domain, person_ids=[score.person_id for score in scores])
     return [
         Candidate(
             person=persons[score.person_id],

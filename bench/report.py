@@ -62,6 +62,16 @@ def targets(results: dict) -> list[dict]:
     return checks
 
 
+def missed(results: dict) -> list[dict]:
+    """The targets of ``results`` that do not hold (``results["targets"]``, as ``targets`` made them)."""
+    return [target for target in results["targets"] if not target["ok"]]
+
+
+def exit_status(results: dict) -> int:
+    """``make bench``'s exit status: 1 when any target is missed, so a regression fails the run."""
+    return 1 if missed(results) else 0
+
+
 def markdown(results: dict) -> str:
     lines = [
         "# facerec benchmark results",

@@ -6,12 +6,15 @@ recognize over the same 30k faces, ANN vs exact search on the same domains, 2 in
 process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k.
 
     python -m bench.run [--quick] [--fresh] [--only search,recognize,find,ingest]
+
+Exits 1 when any target is missed (bench/report.py ``targets``), 0 when all hold.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.env import ROOT, use_bench_database
-from bench.report import machine, markdown, targets
+from bench.report import exit_status, machine, markdown, missed, targets
 
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
@@ -281,6 +284,9 @@ def main() -> None:
     log(f"wrote {args.output / 'latest.json'} and latest.md in {results['duration_s']:.0f}s")
     for target in results["targets"]:
         log(f"  {'ok ' if target['ok'] else 'MISS'} {target['figure']}: {target['value']} (target {target['target']})")
+    if missed(results):
+        log(f"{len(missed(results))} target(s) missed")
+    sys.exit(exit_status(results))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def bench_search(specs, domains, *, queries: int) -> list[dict]:
     for spec in specs:
         domain = domains[spec.slug]
         vectors = spec.gallery().queries(queries, seed=spec.seed + 1)
-        scope = {"domain_id": domain.id, "model_name": spec.model_name, "threshold": default_threshold(spec.model_name)}
+        scope = {"domain_id": domain.id, "model_name": spec.model_name, "alignment": domain.alignment,
+                 "threshold": default_threshold(spec.model_name, domain.alignment)}
         measure_agreement(vectors[:10], **scope)  # warm the index pages and the connection
         result = measure_agreement(vectors, **scope)
         rows.append(
@@ -73,10 +74,12 @@ def bench_search(specs, domains, *, queries: int) -> list[dict]:
                 "top5_overlap": round(result.top5_overlap, 4),
                 "exact_p50_ms": round(result.exact_p50_ms, 2),
                 "exact_p95_ms": round(result.exact_p95_ms, 2),
+                "stress": spec.stress,
             }
         )
         row = rows[-1]
-        log(f"  search {spec.slug}: p50 {row['p50_ms']} ms, recall@10 {row['recall_at_10']}, exact p50 {row['exact_p50_ms']} ms")
+        stress = " (stress, no target)" if spec.stress else ""
+        log(f"  search {spec.slug}{stress}: p50 {row['p50_ms']} ms, recall@10 {row['recall_at_10']}, exact p50 {row['exact_p50_ms']} ms")
     return rows
 
 
@@ -254,8 +257,10 @@ def main() -> None:
     results: dict = {"quick": args.quick, "command": "make bench-quick" if args.quick else "make bench"}
 
     if "search" in only:
-        log("search: ANN vs exact")
-        results["search"] = bench_search(specs, domains, queries=50 if args.quick else 200)
+        stress = galleries.STRESS_QUICK if args.quick else galleries.STRESS_FULL
+        domains.update(galleries.ensure(stress, log=log))
+        log("search: ANN vs exact (and the isotropic stress rows, no target)")
+        results["search"] = bench_search(specs + stress, domains, queries=50 if args.quick else 200)
     d30k = next(s for s in specs if s.slug == "bench-d128-30k")
     largest = max((s for s in specs if s.model_name == "Dlib"), key=lambda s: s.n_faces)
     if "recognize" in only:

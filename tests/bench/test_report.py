@@ -32,3 +32,11 @@ def test_one_missed_target_exits_1():
     assert [t["figure"] for t in missed(results)] == ["search p50_ms d128-30k"]
     assert exit_status(results) == 1
 
+
+
+def test_a_stress_row_has_no_target():
+    stress = {"domain": "d128-30k-isotropic", "n_per_domain": 30_000, "p50_ms": 9.0, "recall_at_10": 0.8, "stress": True}
+    results = _checked({**ALL_HOLD, "search": [*ALL_HOLD["search"], stress]})
+
+    assert exit_status(results) == 0
+    assert not any("isotropic" in t["figure"] for t in results["targets"])

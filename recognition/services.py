@@ -11,7 +11,7 @@ from faces.models_zoo import default_threshold, native_alignment
 from faces.pipeline import Face, StageTimer, detect_faces
 from faces.quality import QualityBar
 from gallery.models import Domain, Person
-from recognition.decision import persons_scored
+from recognition.decision import DECISION_PERSONS, persons_scored
 from recognition.search_validation import compare_person_lists
 
 # How fast confidence falls around the threshold: at half the threshold 94, at twice it 6.
@@ -122,8 +122,10 @@ def search_face(
 
     The vector search reads the read replica when one is configured (facerec/routers.py); the
     persons it found are then confirmed on the primary, so a person removed (or deactivated) there
-    is never named, even by a replica that has not replayed the removal yet. The answer keeps the
-    order the search gave and drops those persons.
+    is never named, even by a replica that has not replayed the removal yet. Those persons are
+    dropped before the answer is cut to ``top_k``: every candidate the decision scored is kept in
+    reserve (it scores ``DECISION_PERSONS`` of them whatever ``top_k`` is), so a removed first
+    person leaves the next one first, as the primary would answer.
     """
     with search_reads():
         scores = persons_scored(
@@ -132,11 +134,11 @@ def search_face(
             model_name=domain.model_name,
             alignment=domain.alignment,
             threshold=threshold,
-            top_k=top_k,
+            top_k=max(top_k, DECISION_PERSONS),
             exact=exact,
         )
     persons = persons_confirmed(domain=domain, person_ids=[score.person_id for score in scores])
-    return [
+    confirmed = [
         Candidate(
             person=persons[score.person_id],
             distance=score.distance,
@@ -147,6 +149,7 @@ def search_face(
         for score in scores
         if score.person_id in persons
     ]
+    return confirmed[:top_k]
 
 
 def recognize(

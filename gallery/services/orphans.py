@@ -79,9 +79,10 @@ def orphans_remove(*, orphans: Orphans) -> tuple[int, int]:
     deleted = files_delete(names=orphans.files)
     marked = 0
     for photo in FacePhoto.objects.select_for_update().filter(pk__in=orphans.photo_ids).exclude(image=""):
-        if _storage().exists(photo.image.name):
-            continue  # the file is back (uploaded again meanwhile)
-        photo.status, photo.reason = FacePhoto.Status.FAILED, MISSING_FILE_REASON.format(name=photo.image.name)
+        reason = MISSING_FILE_REASON.format(name=photo.image.name)
+        if _storage().exists(photo.image.name) or (photo.status, photo.reason) == (FacePhoto.Status.FAILED, reason):
+            continue  # the file is back (uploaded again meanwhile), or marked by an earlier run
+        photo.status, photo.reason = FacePhoto.Status.FAILED, reason
         photo.save(update_fields=["status", "reason"])
         marked += 1
     return deleted, marked

@@ -81,5 +81,6 @@ def test_gallery_stats_counts_orphans_and_removes_them(alpha, beta, media_root):
     lost.refresh_from_db()
     assert (lost.status, lost.reason) == ("failed", f"stored file missing: {lost.image.name}")
     assert lost.faces.count() == 1  # its face still answers searches
+    assert "marked 0 photo(s)" in run("gallery_stats", "--remove-orphans")  # already marked: nothing to do
     assert "orphans: 0 file(s) without a row (+1 recent)" in run("gallery_stats", "--grace", "3600")
     assert "orphans: 1 file(s) without a row (+0 recent)" in run("gallery_stats", "--grace", "0")

@@ -17,6 +17,13 @@ class DomainSpec:
     slug: str
     model_name: str
     n_faces: int
+    # synthetic.DECAY: real faces' low intrinsic dimensionality; 0: the isotropic, full-rank worst case
+    decay: float = synthetic.DECAY
+
+    @property
+    def stress(self) -> bool:
+        """A stress domain: reported, with no target (its vectors are harder than faces are)."""
+        return self.decay != synthetic.DECAY
 
     @property
     def dim(self) -> int:
@@ -29,11 +36,11 @@ class DomainSpec:
     @property
     def label(self) -> str:
         """The domain's name: says which generator settings made its vectors."""
-        settings = repr((synthetic.PROFILES, synthetic.DECAY, synthetic.MEAN_FACES_PER_PERSON, self.n_faces))
+        settings = repr((synthetic.PROFILES, self.decay, synthetic.MEAN_FACES_PER_PERSON, self.n_faces))
         return f"synthetic {self.slug} ({zlib.crc32(settings.encode()):08x})"
 
     def gallery(self) -> Gallery:
-        return clustered(self.n_faces, self.dim, seed=self.seed)
+        return clustered(self.n_faces, self.dim, seed=self.seed, decay=self.decay)
 
 
 def _specs(sizes128: list[int], sizes512: list[int]) -> list[DomainSpec]:
@@ -47,6 +54,9 @@ def _specs(sizes128: list[int], sizes512: list[int]) -> list[DomainSpec]:
 
 FULL = _specs([300_000, 30_000, 10_000, 3_000, 1_000, 300, 30], [30_000, 3_000, 300])
 QUICK = _specs([30_000, 10_000, 3_000, 1_000, 300, 30], [3_000, 1_000, 300, 30])
+# The search section's stress rows (bench/synthetic.py): the same sizes as a target row, isotropic.
+STRESS_FULL = [DomainSpec("bench-d128-30k-iso", "Dlib", 30_000, decay=0.0)]
+STRESS_QUICK = [DomainSpec("bench-d128-10k-iso", "Dlib", 10_000, decay=0.0)]
 
 
 def ensure(specs: list[DomainSpec], *, log=print) -> dict[str, object]:

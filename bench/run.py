@@ -6,12 +6,15 @@ recognize over the same 30k faces, ANN vs exact search on the same domains, 2 in
 process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k.
 
     python -m bench.run [--quick] [--fresh] [--only search,recognize,find,ingest]
+
+Exits 1 when any target is missed (bench/report.py ``targets``), 0 when all hold.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.env import ROOT, use_bench_database
-from bench.report import machine, markdown, targets
+from bench.report import exit_status, machine, markdown, missed, targets
 
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
@@ -49,7 +52,8 @@ def bench_search(specs, domains, *, queries: int) -> list[dict]:
     for spec in specs:
         domain = domains[spec.slug]
         vectors = spec.gallery().queries(queries, seed=spec.seed + 1)
-        scope = {"domain_id": domain.id, "model_name": spec.model_name, "threshold": default_threshold(spec.model_name)}
+        scope = {"domain_id": domain.id, "model_name": spec.model_name, "alignment": domain.alignment,
+                 "threshold": default_threshold(spec.model_name, domain.alignment)}
         measure_agreement(vectors[:10], **scope)  # warm the index pages and the connection
         result = measure_agreement(vectors, **scope)
         rows.append(
@@ -70,10 +74,12 @@ def bench_search(specs, domains, *, queries: int) -> list[dict]:
                 "top5_overlap": round(result.top5_overlap, 4),
                 "exact_p50_ms": round(result.exact_p50_ms, 2),
                 "exact_p95_ms": round(result.exact_p95_ms, 2),
+                "stress": spec.stress,
             }
         )
         row = rows[-1]
-        log(f"  search {spec.slug}: p50 {row['p50_ms']} ms, recall@10 {row['recall_at_10']}, exact p50 {row['exact_p50_ms']} ms")
+        stress = " (stress, no target)" if spec.stress else ""
+        log(f"  search {spec.slug}{stress}: p50 {row['p50_ms']} ms, recall@10 {row['recall_at_10']}, exact p50 {row['exact_p50_ms']} ms")
     return rows
 
 
@@ -281,8 +287,10 @@ def main() -> None:
     results: dict = {"quick": args.quick, "command": "make bench-quick" if args.quick else "make bench"}
 
     if "search" in only:
-        log("search: ANN vs exact")
-        results["search"] = bench_search(specs, domains, queries=50 if args.quick else 200)
+        stress = galleries.STRESS_QUICK if args.quick else galleries.STRESS_FULL
+        domains.update(galleries.ensure(stress, log=log))
+        log("search: ANN vs exact (and the isotropic stress rows, no target)")
+        results["search"] = bench_search(specs + stress, domains, queries=50 if args.quick else 200)
     d30k = next(s for s in specs if s.slug == "bench-d128-30k")
     largest = max((s for s in specs if s.model_name == "Dlib"), key=lambda s: s.n_faces)
     if "recognize" in only:
@@ -315,6 +323,9 @@ def main() -> None:
     log(f"wrote {args.output / 'latest.json'} and latest.md in {results['duration_s']:.0f}s")
     for target in results["targets"]:
         log(f"  {'ok ' if target['ok'] else 'MISS'} {target['figure']}: {target['value']} (target {target['target']})")
+    if missed(results):
+        log(f"{len(missed(results))} target(s) missed")
+    sys.exit(exit_status(results))
 
 
 if __name__ == "__main__":

@@ -91,8 +91,8 @@ class ScratchStack:
     def _ready(self) -> bool:
         try:
             return requests.get(f"{self.base_url}/readyz", timeout=10).status_code == 200
-        except requests.ConnectionError:
-            return False
+        except (requests.ConnectionError, requests.Timeout):
+            return False  # not listening yet, or too busy warming up to answer within the probe's timeout
 
     def stop(self) -> None:
         for process in self.processes:

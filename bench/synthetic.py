@@ -14,7 +14,8 @@ of Image Representations", CVPR 2019), i.e. their variance is concentrated in fe
 variance along the i-th of a random orthogonal basis falls as i**-DECAY (DECAY = 1: a
 participation ratio of ~18 dimensions for 128-d, ~28 for 512-d), with the same total variance as
 isotropic noise, so the distance profile above is unchanged. ``decay=0`` gives the isotropic,
-full-rank worst case (bench reports it as a stress row).
+full-rank worst case: bench/run.py's search section reports it as a stress row, with no target
+(``galleries.STRESS_FULL`` / ``STRESS_QUICK``).
 
 Rows are real Person / FacePhoto / FaceEmbedding rows (foreign keys intact), written with COPY
 (binary for the vectors) and indexed after loading with one parallel HNSW build.

@@ -1,11 +1,15 @@
 """Send search reads to a PostgreSQL read replica (``DATABASE_REPLICA_URL``), everything else to the primary.
 
-Only the reads of a search go to the replica: the nearest-neighbour query over face embeddings
-and the lookup of the persons it found. A replica lags the primary by its replication delay, so
-routing every read there would break read-your-writes for the admin and the gallery API (a
-person just created could 404 on the next request); a search that misses a photo added a few
-milliseconds ago is acceptable, and is the trade-off documented in deploy/README.md. Deleting a
-person is immediate on the primary and reaches searches after the replication delay.
+Only the vector reads of a search go to the replica: the nearest-neighbour query over face
+embeddings and the centroids of the persons it found. A replica lags the primary by its
+replication delay, so routing every read there would break read-your-writes for the admin and
+the gallery API (a person just created could 404 on the next request); a search that misses a
+photo added a few milliseconds ago is acceptable, and is the trade-off documented in
+deploy/README.md.
+
+A removal is not traded off: the persons a search found are confirmed on the primary (one
+primary-key lookup, ``recognition.services.persons_confirmed``), so a person removed there is never
+named, however far behind the replica is.
 
 Reads inside a transaction on the primary stay there, so code that writes and then searches in
 one transaction sees its own writes.
@@ -21,8 +25,9 @@ from django.conf import settings
 from django.db import connections
 
 REPLICA = "replica"
-# Models whose reads are search reads (the embedding search and the persons it returns).
-SEARCH_MODELS = {("gallery", "faceembedding"), ("gallery", "person")}
+# Models whose reads are search reads: the embedding search. (The persons it returns are read on
+# the primary: recognition.services.persons_confirmed.)
+SEARCH_MODELS = {("gallery", "faceembedding")}
 
 
 def replica_configured() -> bool:
@@ -61,7 +66,7 @@ def _searching() -> bool:
 
 @contextmanager
 def search_reads() -> Iterator[None]:
-    """Within this block, reads of embeddings and persons may be served by the replica."""
+    """Within this block, reads of face embeddings may be served by the replica."""
     token = _search.set(True)
     try:
         yield

@@ -11,7 +11,7 @@ from faces.models_zoo import default_threshold, native_alignment
 from faces.pipeline import Face, StageTimer, detect_faces
 from faces.quality import QualityBar
 from gallery.models import Domain, Person
-from recognition.decision import persons_scored
+from recognition.decision import DECISION_PERSONS, persons_scored
 from recognition.search_validation import compare_person_lists
 
 # How fast confidence falls around the threshold: at half the threshold 94, at twice it 6.
@@ -107,24 +107,38 @@ class Recognition:
     faces: list[FaceResult]
 
 
+def persons_confirmed(*, domain: Domain, person_ids: list[int]) -> dict[int, Person]:
+    """Those of ``person_ids`` that exist on the primary, are active and belong to ``domain``, by id:
+    one primary-key lookup. Always the primary, whatever the router says: a removal is a promise,
+    and a replica that lags must not break it. Scoped to the domain again (the search already is):
+    a search never names another domain's person, whatever the rows say."""
+    return Person.objects.using("default").filter(domain=domain, active=True).in_bulk(person_ids)
+
+
 def search_face(
     face: Face, *, domain: Domain, threshold: float, top_k: int, exact: bool = False
 ) -> list[Candidate]:
-    """The ``top_k`` persons nearest to the face by the person-level rule (recognition/decision.py)."""
-    with search_reads():  # served by the read replica when one is configured (facerec/routers.py)
+    """The ``top_k`` persons nearest to the face by the person-level rule (recognition/decision.py).
+
+    The vector search reads the read replica when one is configured (facerec/routers.py); the
+    persons it found are then confirmed on the primary, so a person removed (or deactivated) there
+    is never named, even by a replica that has not replayed the removal yet. Those persons are
+    dropped before the answer is cut to ``top_k``: every candidate the decision scored is kept in
+    reserve (it scores ``DECISION_PERSONS`` of them whatever ``top_k`` is), so a removed first
+    person leaves the next one first, as the primary would answer.
+    """
+    with search_reads():
         scores = persons_scored(
             face.embedding,
             domain_id=domain.id,
             model_name=domain.model_name,
             alignment=domain.alignment,
             threshold=threshold,
-            top_k=top_k,
+            top_k=max(top_k, DECISION_PERSONS),
             exact=exact,
         )
-        # Scoped to the domain again (the queries already are): a search never names another
-        # domain's person, whatever the rows say.
-        persons = Person.objects.filter(domain=domain).in_bulk([score.person_id for score in scores])
-    return [
+    persons = persons_confirmed(domain=domain, person_ids=[score.person_id for score in scores])
+    confirmed = [
         Candidate(
             person=persons[score.person_id],
             distance=score.distance,
@@ -135,6 +149,7 @@ def search_face(
         for score in scores
         if score.person_id in persons
     ]
+    return confirmed[:top_k]
 
 
 def recognize(

@@ -11,6 +11,7 @@ each module owns one concern:
 - ``photos``: storing a photo and its face (found here, later by a task, or imported), moving photos;
 - ``embedding``: detecting and embedding stored photos;
 - ``erasure``: every removal (rows and vectors at once, files by a task after commit);
+- ``orphans``: files without rows and rows without files, found and repaired;
 - ``model_switch``: serving a domain with another model without downtime;
 - ``task_records``: the GalleryTask rows of background work and of commands;
 - ``tasks``: the registry of background work (kind -> handler, queue) and its runner;
@@ -41,6 +42,7 @@ from gallery.services.erasure import (
 )
 from gallery.services.keys import api_key_create, api_key_issue, api_key_save, api_key_used
 from gallery.services.model_switch import domain_model_flip, domain_model_switch, domain_reembed
+from gallery.services.orphans import Orphans, orphans_find, orphans_remove
 from gallery.services.persons import ExternalIdTaken, person_create, person_get_or_create, person_merge, person_update
 from gallery.services.photos import (
     PhotoOutcome,
@@ -75,6 +77,7 @@ __all__ = [
     "Calibration",
     "CalibrationRefused",
     "ExternalIdTaken",
+    "Orphans",
     "PhotoOutcome",
     "UploadedPhoto",
     "api_key_create",
@@ -99,6 +102,8 @@ __all__ = [
     "gallery_task_finish",
     "gallery_task_run",
     "gallery_task_start",
+    "orphans_find",
+    "orphans_remove",
     "person_create",
     "person_get_or_create",
     "person_merge",

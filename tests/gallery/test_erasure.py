@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from gallery import indexes, services
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask, Person
@@ -19,10 +20,15 @@ def _files(person: Person) -> list[Path]:
     return paths
 
 
-def _erased(paths: list[Path], n_files: int) -> None:
+def _erased(paths: list[Path], n_files: int, *, kept: list[Path]) -> None:
+    """The files are gone, by their clean-up task; MEDIA_ROOT holds the kept photos' files and
+    nothing else, and no photo row lacks its file (gallery_stats' orphan count is 0)."""
     assert not [path for path in paths if path.exists()]
     task = GalleryTask.objects.get(kind="delete_files")
     assert (task.status, task.result) == ("done", {"deleted": n_files})
+    media = Path(settings.MEDIA_ROOT)
+    assert sorted(path for path in media.rglob("*") if path.is_file()) == sorted(kept)
+    assert services.orphans_find(grace_s=0) == services.Orphans()
 
 
 @pytest.mark.parametrize("door", ["api", "admin_page", "admin_bulk"])
@@ -43,8 +49,9 @@ def test_deleting_a_person_erases_its_rows_vectors_and_files(door, alpha, alice,
     assert response.status_code in (204, 302)
 
     assert list(Person.objects.values_list("name", flat=True)) == ["Other"]
+    assert not FacePhoto.objects.filter(person_id=person.pk).exists() and not FaceEmbedding.objects.filter(person_id=person.pk).exists()
     assert not FacePhoto.objects.exclude(person=kept).exists() and not FaceEmbedding.objects.exclude(person=kept).exists()
-    _erased(paths, 2)
+    _erased(paths, 2, kept=kept_paths)
     assert all(path.is_file() for path in kept_paths)
 
 
@@ -74,7 +81,7 @@ def test_deleting_a_photo_erases_its_row_vector_and_file(door, alpha, alice, adm
 
     assert list(FacePhoto.objects.values_list("id", flat=True)) == [kept.pk]
     assert list(FaceEmbedding.objects.values_list("photo_id", flat=True)) == [kept.pk]
-    _erased([path], 1)
+    _erased([path], 1, kept=[kept_path])
     assert kept_path.is_file()
 
 
@@ -101,5 +108,5 @@ def test_deleting_a_domain_erases_everything_in_it(door, alpha, beta, admin_clie
     assert set(FacePhoto.objects.values_list("domain_id", flat=True)) == {beta.pk}
     assert set(FaceEmbedding.objects.values_list("domain_id", flat=True)) == {beta.pk}
     assert index not in indexes.vector_indexes_list()
-    _erased(paths, 3)
+    _erased(paths, 3, kept=kept_paths)
     assert all(path.is_file() for path in kept_paths)

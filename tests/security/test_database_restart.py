@@ -1,5 +1,6 @@
 """Fault: PostgreSQL stops and restarts under a serving gunicorn. /readyz turns 503, requests get a
-clean 503 (never a 500), and the service recovers by itself once the database is back.
+clean 503 with Retry-After (never a 500), and the service recovers by itself once the database is
+back, with no process restarted (the same gunicorn master and workers serve before and after).
 
 It runs on a scratch stack with its own embedded PostgreSQL, so stopping it disturbs nothing else."""
 
@@ -36,6 +37,9 @@ def test_service_answers_503_while_the_database_is_down_and_recovers(tmp_path, s
                                  files={"image": ("img4.jpg", photo, "image/jpeg")}, timeout=30)
 
         assert recognize().json()["faces"][0]["match"]["person"]["name"] == "Angelina"
+        master = int((stack.var / "web.pid").read_text())
+        workers = sorted(stack.web_worker_pids())
+        assert len(workers) == 2
 
         assert embedded.postgres_stop(stack.var)
 
@@ -45,6 +49,7 @@ def test_service_answers_503_while_the_database_is_down_and_recovers(tmp_path, s
         answers = [recognize() for _ in range(4)]  # both workers, their persistent connections broken
         assert [answer.status_code for answer in answers] == [503] * 4
         assert {answer.json()["error"]["code"] for answer in answers} == {"database_unavailable"}
+        assert [answer.headers.get("Retry-After") for answer in answers] == ["5"] * 4
 
         started = time.monotonic()
         embedded.postgres_url(stack.var)
@@ -52,3 +57,6 @@ def test_service_answers_503_while_the_database_is_down_and_recovers(tmp_path, s
         print(f"recovered {time.monotonic() - started:.1f}s after the database restart began")
         assert recovered.json()["faces"][0]["match"]["person"]["name"] == "Angelina"
         assert requests.get(f"{base}/readyz", timeout=30).status_code == 200
+        # No process restarted: the same master and the same two workers recovered by themselves.
+        assert int((stack.var / "web.pid").read_text()) == master
+        assert sorted(stack.web_worker_pids()) == workers

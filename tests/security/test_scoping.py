@@ -48,7 +48,10 @@ def _routes(world) -> list[tuple[str, str, dict | None]]:
         ("delete", f"/api/v1/domains/alpha/persons/{person}", None),
         ("get", f"/api/v1/domains/alpha/persons/{person}/images", None),
         ("post", f"/api/v1/domains/alpha/persons/{person}/images", "upload"),
+        ("get", f"/api/v1/domains/alpha/images/{photo}", None),
         ("delete", f"/api/v1/domains/alpha/images/{photo}", None),
+        ("get", f"/api/v1/domains/alpha/persons/{person}/images/{photo}", None),
+        ("delete", f"/api/v1/domains/alpha/persons/{person}/images/{photo}", None),
         ("get", f"/api/v1/tasks/{task}", None),
         ("post", "/api/v1/recognize", {"domain": "alpha", "image": "upload"}),
         ("post", "/api/v1/compare", {"domain": "alpha", "image1": "upload", "image2": "upload"}),
@@ -79,6 +82,45 @@ def test_key_of_another_domain_sees_nothing_of_it(world, bob):
         assert response.status_code == 404, (method, url, response.status_code, response.content)
         assert response.json()["error"]["code"] in ("not_found", "domain_not_found")
     assert _snapshot() == before
+
+
+def _own_slug_their_ids(world, beta_person: int) -> list[tuple[str, str, dict | None]]:
+    """Every object route with the caller's own slug (beta) and an id of alpha's: the person, the
+    photo (both URL forms, and under the caller's own person), the task (its URL has no slug)."""
+    person, photo, task = world["person"].id, world["photo"].id, world["task"]
+    return [
+        ("get", f"/api/v1/domains/beta/persons/{person}", None),
+        ("patch", f"/api/v1/domains/beta/persons/{person}", {"name": "Renamed"}),
+        ("delete", f"/api/v1/domains/beta/persons/{person}", None),
+        ("get", f"/api/v1/domains/beta/persons/{person}/images", None),
+        ("post", f"/api/v1/domains/beta/persons/{person}/images", "upload"),
+        ("get", f"/api/v1/domains/beta/images/{photo}", None),
+        ("delete", f"/api/v1/domains/beta/images/{photo}", None),
+        ("get", f"/api/v1/domains/beta/persons/{person}/images/{photo}", None),
+        ("delete", f"/api/v1/domains/beta/persons/{person}/images/{photo}", None),
+        ("get", f"/api/v1/domains/beta/persons/{beta_person}/images/{photo}", None),
+        ("delete", f"/api/v1/domains/beta/persons/{beta_person}/images/{photo}", None),
+        ("get", f"/api/v1/tasks/{task}", None),
+    ]
+
+
+def test_own_slug_with_another_domains_ids_sees_nothing(world, bob):
+    beta_person = Person.objects.get(name="Beta Person")
+    before = _snapshot()
+    for method, url, data in _own_slug_their_ids(world, beta_person.id):
+        response = _call(bob.client, method, url, data)
+        assert response.status_code == 404, (method, url, response.status_code, response.content)
+        assert response.json()["error"]["code"] == "not_found", (method, url)
+    assert _snapshot() == before
+
+
+def test_a_photo_under_another_person_of_the_same_domain_is_not_found(world, alice):
+    other = add_photos(Domain.objects.get(slug="alpha"), "Other", "img17.jpg")
+    photo = world["photo"].id
+    for method in ("get", "delete"):
+        response = getattr(alice.client, method)(f"/api/v1/domains/alpha/persons/{other.id}/images/{photo}")
+        assert response.status_code == 404, (method, response.content)
+    assert FacePhoto.objects.filter(pk=photo).exists()
 
 
 def test_domain_list_shows_only_the_keys_domains(world, bob):

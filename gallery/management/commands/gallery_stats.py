@@ -1,19 +1,36 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
+from gallery import services
 from gallery.models import Domain, FaceEmbedding, FacePhoto
+from gallery.services.orphans import ORPHAN_GRACE_S
 
 
 class Command(BaseCommand):
-    help = "Persons, photos (by status) and face embeddings per domain and model."
+    help = (
+        "Persons, photos (by status) and face embeddings per domain and model, and the orphans: photo "
+        "files in MEDIA_ROOT that no photo names, and photos whose file is missing (gallery/services/orphans.py)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--domain", help="Only this domain (slug)")
+        parser.add_argument("--domain", help="Only this domain (slug): its rows and its folder of MEDIA_ROOT")
+        parser.add_argument(
+            "--remove-orphans", action="store_true",
+            help="Delete orphan files older than --grace, and mark photos whose file is missing 'failed' with "
+                 "a reason (never deleted: their faces still answer searches)",
+        )
+        parser.add_argument(
+            "--grace", type=int, default=ORPHAN_GRACE_S, metavar="SECONDS",
+            help="A file without a row younger than this is not removed: its upload may not have committed yet "
+                 "(default %(default)s)",
+        )
 
-    def handle(self, *args, domain, **options):
+    def handle(self, *args, domain, remove_orphans, grace, **options):
         domains = Domain.objects.annotate(n_persons=Count("persons", distinct=True)).order_by("slug")
         if domain:
             domains = domains.filter(slug=domain)
+            if not domains:
+                raise CommandError(f"no domain {domain!r}")
         photos = self._by_domain(FacePhoto.objects.values("domain_id", "status"))
         faces = self._by_domain(FaceEmbedding.objects.values("domain_id", "model_name"))
         header = f"{'domain':<20} {'model':<22} {'persons':>8} {'photos':>8} {'faces':>8}  photo status"
@@ -36,6 +53,23 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{len(domains)} domain(s): {totals[0]} person(s), {totals[1]} photo(s), {totals[2]} face embedding(s)"
         )
+        self._orphans(domain=domains[0] if domain else None, remove=remove_orphans, grace=grace)
+
+    def _orphans(self, *, domain: Domain | None, remove: bool, grace: int) -> None:
+        orphans = services.orphans_find(domain=domain, grace_s=grace)
+        for name in orphans.files:
+            self.stdout.write(f"orphan file (no photo row): {name}")
+        for name in orphans.recent_files:
+            self.stdout.write(f"file without a row, younger than {grace}s (an upload in flight?), left alone: {name}")
+        for photo in FacePhoto.objects.filter(pk__in=orphans.photo_ids).select_related("domain"):
+            self.stdout.write(f"photo {photo.pk} ({photo.domain.slug}, person {photo.person_id}) has no file: {photo.image.name}")
+        self.stdout.write(
+            f"orphans: {len(orphans.files)} file(s) without a row (+{len(orphans.recent_files)} recent), "
+            f"{len(orphans.photo_ids)} photo(s) without a file"
+        )
+        if remove:
+            deleted, marked = services.orphans_remove(orphans=orphans)
+            self.stdout.write(f"removed {deleted} orphan file(s); marked {marked} photo(s) without a file failed")
 
     @staticmethod
     def _by_domain(rows) -> dict[int, dict[str, int]]:

@@ -15,7 +15,8 @@ each module owns one concern:
 - ``task_records``: the GalleryTask rows of background work and of commands;
 - ``tasks``: the registry of background work (kind -> handler, queue) and its runner;
 - ``keys``: API keys;
-- ``calibration``: a domain's threshold calibrated from its own gallery.
+- ``calibration``: a domain's threshold calibrated from its own gallery;
+- ``clusters``: grouping unassigned faces into clusters of unknown people, and naming them.
 """
 
 from gallery.services.calibration import (
@@ -23,6 +24,16 @@ from gallery.services.calibration import (
     CalibrationRefused,
     domain_threshold_set,
     threshold_calibrate,
+)
+from gallery.services.clusters import (
+    Assignment,
+    ClusterConflict,
+    cluster_assign,
+    cluster_dismiss,
+    cluster_face_remove,
+    cluster_suggest,
+    clusters_update,
+    clusters_update_enqueue,
 )
 from gallery.services.domains import domain_create, domain_get_or_create, domain_index_ensure
 from gallery.services.embedding import photo_embed, photo_embed_with, photos_embed_enqueue
@@ -43,6 +54,7 @@ from gallery.services.photos import (
     PhotoOutcome,
     UploadedPhoto,
     face_store,
+    faces_store,
     photo_add,
     photo_import,
     photo_store_pending,
@@ -59,6 +71,14 @@ from gallery.services.task_records import (
 from gallery.services.tasks import gallery_task_run
 
 __all__ = [
+    "Assignment",
+    "ClusterConflict",
+    "cluster_assign",
+    "cluster_dismiss",
+    "cluster_face_remove",
+    "cluster_suggest",
+    "clusters_update",
+    "clusters_update_enqueue",
     "Calibration",
     "CalibrationRefused",
     "ExternalIdTaken",
@@ -76,6 +96,7 @@ __all__ = [
     "domain_remove",
     "domain_threshold_set",
     "face_store",
+    "faces_store",
     "threshold_calibrate",
     "files_delete",
     "files_delete_enqueue",

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import QuerySet
 
-from gallery.models import Domain, FacePhoto, GalleryTask, Person
+from gallery.models import Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask, Person
 from gallery.services.task_records import gallery_task_create
 
 
@@ -25,8 +25,18 @@ def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
     ids = list(persons.values_list("pk", flat=True))
     ids = list(Person.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
     stored = _stored_files(FacePhoto.objects.filter(person_id__in=ids))
-    Person.objects.filter(pk__in=ids).delete()
+    _rows_delete(persons=Person.objects.filter(pk__in=ids))
     return _files_delete_enqueue(stored)
+
+
+def _rows_delete(*, persons: QuerySet[Person]) -> None:
+    """Delete persons, their photos and every face of theirs (also faces given to them from archive
+    photos, whose photos stay with their other faces), children first: a photo's and a face's person
+    are nullable, so Django's collector would not order those deletes, and the composite keys of
+    migrations 0003 and 0006 are checked at once."""
+    FaceEmbedding.objects.filter(person__in=persons).delete()
+    FacePhoto.objects.filter(person__in=persons).delete()
+    persons.delete()
 
 
 def persons_remove_empty(*, person_ids: list[int]) -> list[GalleryTask]:
@@ -43,7 +53,10 @@ def photo_remove(*, photo: FacePhoto) -> GalleryTask | None:
 def photos_remove(*, photos: QuerySet[FacePhoto]) -> list[GalleryTask]:
     ids = list(photos.values_list("pk", flat=True))
     stored = _stored_files(FacePhoto.objects.filter(pk__in=ids))
+    clusters = list(FaceCluster.objects.filter(faces__photo_id__in=ids).values_list("pk", flat=True).distinct())
     FacePhoto.objects.filter(pk__in=ids).delete()
+    # A cluster whose every face was in these photos has nothing left to name.
+    FaceCluster.objects.filter(pk__in=clusters, faces__isnull=True).delete()
     return _files_delete_enqueue(stored)
 
 
@@ -55,6 +68,9 @@ def domain_remove(*, domain: Domain) -> GalleryTask | None:
     deletion still queued must run."""
     domain = Domain.objects.select_for_update().get(pk=domain.pk)
     names = [name for names in _stored_files(domain.photos.all()).values() for name in names]
+    FaceEmbedding.objects.filter(domain=domain).delete()
+    FacePhoto.objects.filter(domain=domain).delete()  # archive photos too: their files are in names
+    _rows_delete(persons=Person.objects.filter(domain=domain))
     domain.delete()
     return files_delete_enqueue(domain=None, names=names)
 

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -337,16 +338,19 @@ class ClusterAssignApi(ClusterApi):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False, style={"example": "Angelina Jolie"},
                                      help_text="Create a person with this name")
-        person_id = serializers.IntegerField(required=False, min_value=1,
-                                             help_text="An existing person of the domain")
+        person_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, style={"example": None},
+                                             help_text="An existing person of the domain (instead of name)")
 
         class Meta:
             ref_name = "ClusterAssign"
 
         def validate(self, data):
-            if ("name" in data) == ("person_id" in data):
+            if bool(data.get("name")) == (data.get("person_id") is not None):
                 raise serializers.ValidationError("give either name or person_id")
             return data
+
+    # JSON only: one request names a cluster once (a form would be a second, refused, try).
+    parser_classes = [JSONParser]
 
     @extend_schema(operation_id="clusters_assign", summary="Name a cluster: its faces join a person",
                    request=InputSerializer, responses={200: AssignmentSerializer, **errors(409)})
@@ -355,11 +359,11 @@ class ClusterAssignApi(ClusterApi):
         serializer.is_valid(raise_exception=True)
         cluster = self.cluster(slug, cluster_id)
         person = None
-        if "person_id" in serializer.validated_data:
+        if serializer.validated_data.get("person_id") is not None:
             person = get_object_or_404(Person, pk=serializer.validated_data["person_id"], domain_id=cluster.domain_id)
         try:
             assignment = services.cluster_assign(
-                cluster=cluster, name=serializer.validated_data.get("name"), person=person
+                cluster=cluster, name=None if person else serializer.validated_data["name"], person=person
             )
         except services.ClusterConflict as exc:
             raise _conflict(exc) from None

@@ -76,7 +76,7 @@ class PersonSerializer(serializers.Serializer):
     updated = serializers.DateTimeField()
 
 
-# A person as faces and clusters name it.
+# A person as faces, clusters and recognize's matches name it (recognition uses it too).
 class PersonRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()

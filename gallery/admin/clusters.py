@@ -44,11 +44,29 @@ class AssignForm(forms.Form):
         return data
 
 
+class DismissedFilter(admin.SimpleListFilter):
+    """Clusters to name by default; dismissed ones only when asked for."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("dismissed", "dismissed")]
+
+    def choices(self, changelist):
+        yield {"selected": self.value() is None, "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+               "display": "to name"}
+        yield from list(super().choices(changelist))[1:]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(dismissed=self.value() == "dismissed")
+
+
 @admin.register(FaceCluster)
 class FaceClusterAdmin(admin.ModelAdmin):
     list_display = ["id", "faces_preview", "size", "suggestion", "domain", "dismissed"]
     list_display_links = ["id"]
-    list_filter = ["domain", "dismissed"]
+    list_filter = ["domain", DismissedFilter]
     list_select_related = ["domain", "suggestion"]
     fields = ["domain", "size", "suggestion", "dismissed", "faces_to_remove", "created", "updated"]
     readonly_fields = fields

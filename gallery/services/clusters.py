@@ -182,12 +182,12 @@ def _clusters_merge(*, into: int, other: int) -> bool:
 def cluster_centroid(*, cluster: FaceCluster) -> np.ndarray | None:
     """The mean of the cluster's unit-length face vectors in its domain's serving space."""
     domain = cluster.domain
-    vectors = [
-        np.asarray(v, dtype=np.float32)
-        for v in cluster.faces.filter(model_name=domain.model_name, alignment=domain.alignment).values_list(
-            "embedding", flat=True
-        )
-    ]
+    return _centroid(cluster.faces.filter(model_name=domain.model_name, alignment=domain.alignment, person__isnull=True))
+
+
+def _centroid(faces) -> np.ndarray | None:
+    """The mean of these faces' unit-length vectors (as search computes a person's centroid)."""
+    vectors = [np.asarray(v, dtype=np.float32) for v in faces.values_list("embedding", flat=True)]
     if not vectors:
         return None
     return np.mean([v / np.linalg.norm(v) for v in vectors], axis=0)
@@ -250,7 +250,24 @@ def cluster_assign(
         person, created = person_create(domain=locked.domain, name=name)
     moved = FaceEmbedding.objects.filter(pk__in=face_ids).update(person=person, cluster=None)
     locked.delete()
+    _suggestions_refresh_near(person=person)
     return Assignment(person=person, person_created=created, faces=moved)
+
+
+def _suggestions_refresh_near(*, person: Person) -> None:
+    """Other clusters of the person just named (clustering split them) now suggest it: the
+    clusters of the unassigned faces near the person's centroid get their suggestion again."""
+    domain = person.domain
+    model_name, alignment = domain.space
+    centroid = _centroid(person.faces.filter(model_name=model_name, alignment=alignment, searchable=True))
+    if centroid is None:
+        return
+    near = FaceEmbedding.objects.nearest_unassigned(
+        centroid, domain_id=domain.pk, model_name=model_name, alignment=alignment, k=NEIGHBOURS,
+        max_distance=2 * domain.effective_threshold,
+    )
+    for cluster in FaceCluster.objects.filter(pk__in={hit.cluster_id for hit in near if hit.cluster_id}):
+        cluster_suggest(cluster=cluster)
 
 
 @transaction.atomic

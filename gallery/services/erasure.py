@@ -6,7 +6,7 @@ sees them, and the photo files by a recorded task once that has committed."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from gallery.models import Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask, Person
 from gallery.services.task_records import gallery_task_create
@@ -24,16 +24,22 @@ def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
     # so no file is written for a person whose files are being listed for deletion.
     ids = list(persons.values_list("pk", flat=True))
     ids = list(Person.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
-    stored = _stored_files(FacePhoto.objects.filter(person_id__in=ids))
+    # Archive photos with faces given to these persons: those left without any face are pictures
+    # of them alone, and go with them (files included); the others stay with their other faces.
+    archive = set(FacePhoto.objects.filter(person__isnull=True, faces__person_id__in=ids).values_list("pk", flat=True))
+    FaceEmbedding.objects.filter(person_id__in=ids).delete()
+    emptied = FacePhoto.objects.filter(pk__in=archive, faces__isnull=True)
+    stored = _stored_files(FacePhoto.objects.filter(Q(person_id__in=ids) | Q(pk__in=emptied.values("pk"))))
+    emptied.delete()
     _rows_delete(persons=Person.objects.filter(pk__in=ids))
     return _files_delete_enqueue(stored)
 
 
 def _rows_delete(*, persons: QuerySet[Person]) -> None:
     """Delete persons, their photos and every face of theirs (also faces given to them from archive
-    photos, whose photos stay with their other faces), children first: a photo's and a face's person
-    are nullable, so Django's collector would not order those deletes, and the composite keys of
-    migrations 0003 and 0006 are checked at once."""
+    photos), children first: a photo's and a face's person are nullable, so Django's collector
+    would not order those deletes, and the composite keys of migrations 0003 and 0006 are checked
+    at once."""
     FaceEmbedding.objects.filter(person__in=persons).delete()
     FacePhoto.objects.filter(person__in=persons).delete()
     persons.delete()
@@ -41,7 +47,7 @@ def _rows_delete(*, persons: QuerySet[Person]) -> None:
 
 def persons_remove_empty(*, person_ids: list[int]) -> list[GalleryTask]:
     """Delete those of these persons that have no photo (an ingest's persons whose every photo failed)."""
-    return persons_remove(persons=Person.objects.filter(pk__in=person_ids, photos__isnull=True))
+    return persons_remove(persons=Person.objects.filter(pk__in=person_ids, photos__isnull=True, faces__isnull=True))
 
 
 def photo_remove(*, photo: FacePhoto) -> GalleryTask | None:

@@ -270,3 +270,31 @@ def test_a_cluster_named_while_clustering_runs_receives_no_new_face(alpha):
     assert FaceEmbedding.objects.filter(person=named.person).count() == 3
     assert not FaceEmbedding.objects.filter(person__isnull=False, cluster__isnull=False).exists()
     assert results and results[0]["faces"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_naming_a_cluster_makes_the_persons_other_clusters_suggest_it(alpha):
+    cluster = _archive_cluster(alpha, _photos_of("id01")[:3])
+    alone = services.cluster_face_remove(cluster=cluster, face_id=cluster.faces.order_by("id").first().pk)
+    assert alone.suggestion_id is None
+
+    named = services.cluster_assign(cluster=cluster, name="Ann")
+
+    alone.refresh_from_db()
+    assert alone.suggestion_id == named.person.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_named_person_erases_its_archive_faces_and_photos_only_of_it(alpha, media_root):
+    cluster = _archive_cluster(alpha, _photos_of("id01")[:2])
+    group = services.photo_add(person=None, domain=alpha, data=face_bytes("couple.jpg"), source_name="couple.jpg")
+    ann = services.cluster_assign(cluster=cluster, name="Ann").person
+    couple_face = group.photo.faces.order_by("position").first()
+    FaceEmbedding.objects.filter(pk=couple_face.pk).update(person=ann, cluster=None)
+    assert len(list(Path(media_root).rglob("*.jpg"))) == 3
+
+    services.person_remove(person=ann)
+
+    assert not FaceEmbedding.objects.filter(person_id=ann.pk).exists()
+    assert list(FacePhoto.objects.values_list("source_name", flat=True)) == ["couple.jpg"]  # its other faces stay
+    assert [p.name for p in Path(media_root).rglob("*.jpg")] == [Path(group.photo.image.name).name]

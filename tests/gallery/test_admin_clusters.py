@@ -66,7 +66,7 @@ def _messages(driver) -> list[str]:
     return [element.text for element in driver.find_elements(By.CSS_SELECTOR, "ul.messagelist li")]
 
 
-def test_curator_names_takes_out_and_dismisses_clusters(browser, live_server, curator, archive):  # noqa: F811
+def test_curator_names_takes_out_and_dismisses_clusters(browser, live_server, curator, archive, tmp_path):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -110,7 +110,7 @@ def test_curator_names_takes_out_and_dismisses_clusters(browser, live_server, cu
     _act(browser, live_server, "dismiss", [second])
     _wait(browser, lambda d: _messages(d))
     assert [row["size"] for row in _rows(browser)] == []
-    browser.save_screenshot("/tmp/admin-clusters.png")
+    browser.save_screenshot(str(tmp_path / "admin-clusters.png"))
 
     assert FaceEmbedding.objects.filter(person=ada).count() == 3
     assert FaceCluster.objects.get(pk=second).dismissed

@@ -166,6 +166,7 @@ CELERY_TASK_ROUTES = {
     "gallery.*batch*": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
     "gallery.*reembed*": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
     "gallery.delete_files": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
+    "gallery.cluster_faces": {"queue": f"{FACEREC_QUEUE_PREFIX}bulk"},
     "gallery.*": {"queue": f"{FACEREC_QUEUE_PREFIX}interactive"},
 }
 # Log through Django's LOGGING (request ids, LOG_FORMAT=json) instead of Celery's own set-up.

@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,9 +24,11 @@ from faces.images import ImageRejected
 from faces.models_zoo import ModelUnavailable
 from gallery import services
 from gallery.auth import CanWrite, HasApiKey, domain_for_key
-from gallery.models import Domain, FacePhoto, GalleryTask, Person
+from gallery.models import Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask, Person
 from gallery.schemas import NO_CONTENT, SLUG, TAGS, TASK_ID, UPLOAD_BODY, WAIT
 from gallery.serializers import (
+    AssignmentSerializer,
+    ClusterSerializer,
     DomainListSerializer,
     PersonSerializer,
     PhotoListSerializer,
@@ -36,6 +39,8 @@ from gallery.serializers import (
 
 # Files accepted by one POST .../images request.
 MAX_FILES_PER_REQUEST = 50
+# A photo's faces as answers show them: with their person.
+FACES = Prefetch("faces", queryset=FaceEmbedding.objects.select_related("person").order_by("position", "id"))
 
 
 def uploaded_images(request) -> list[tuple[bytes, str]]:
@@ -211,20 +216,51 @@ class PersonDetailApi(GalleryApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@extend_schema(tags=TAGS, parameters=[SLUG])
-class PersonImagesApi(GalleryApi):
-    """GET a person's photos; POST one or many ``image`` files.
-
-    POST answers 202 with one embedding task per new photo (``GET /api/v1/tasks/{id}``); with
-    ``?wait=1`` it embeds them before answering (201), so they are searchable when it returns."""
+class PhotoUploadApi(GalleryApi):
+    """The one upload path of a person's photos and of archive photos: limits, errors and
+    ``?wait=1`` are the same. POST answers 202 with one embedding task per new photo (``GET
+    /api/v1/tasks/{id}``); with ``?wait=1`` it embeds them before answering (201), so they are
+    searchable (or clustered) when it returns."""
 
     class InputSerializer(serializers.Serializer):
         wait = serializers.BooleanField(required=False, default=False)
 
+    def upload(self, request, *, person: Person | None, domain: Domain | None = None) -> Response:
+        """Store the request's files for ``person`` (None: archive photos of ``domain``): the one
+        upload path of both routes, so limits, errors and ``wait`` are the same."""
+        options = self.InputSerializer(data=request.query_params)
+        options.is_valid(raise_exception=True)
+        files = uploaded_images(request)
+        try:
+            uploaded = services.photos_upload(person=person, domain=domain, files=files)
+        except ImageRejected as exc:
+            raise ApiError(str(exc), code=exc.code, status_code=exc.status) from None
+        tasks = [item.task for item in uploaded if item.task is not None]
+        if options.validated_data["wait"]:
+            try:
+                for task in tasks:
+                    services.gallery_task_run(task_id=task.pk)
+            except ModelUnavailable as exc:  # photos stay pending (re-embed them from the admin later)
+                raise ApiError(str(exc), code="model_unavailable", status_code=503) from None
+            if person is None and tasks:  # archive photos: their faces are in clusters when it answers
+                services.clusters_update(domain=domain)
+        # The photos as they are now (embedded, with wait=1), faces included.
+        photos = FacePhoto.objects.prefetch_related(FACES).in_bulk([item.photo.pk for item in uploaded])
+        uploaded = [dataclasses.replace(item, photo=photos[item.photo.pk]) for item in uploaded]
+        return Response(
+            UploadSerializer({"photos": uploaded, "tasks": [task.pk for task in tasks]}).data,
+            status=status.HTTP_201_CREATED if options.validated_data["wait"] else status.HTTP_202_ACCEPTED,
+        )
+
+
+@extend_schema(tags=TAGS, parameters=[SLUG])
+class PersonImagesApi(PhotoUploadApi):
+    """GET a person's photos; POST one or many ``image`` files."""
+
     @extend_schema(operation_id="person_photos_list", summary="A person's photos",
                    responses={200: PhotoListSerializer})
     def get(self, request, slug: str, person_id: int):
-        photos = self.person(slug, person_id).photos.prefetch_related("faces")
+        photos = self.person(slug, person_id).photos.prefetch_related(FACES)
         return Response(PhotoListSerializer({"results": photos}).data)
 
     @extend_schema(
@@ -235,28 +271,137 @@ class PersonImagesApi(GalleryApi):
                    **errors(413, 415)},
     )
     def post(self, request, slug: str, person_id: int):
-        options = self.InputSerializer(data=request.query_params)
-        options.is_valid(raise_exception=True)
-        person = self.person(slug, person_id)
-        files = uploaded_images(request)
+        return self.upload(request, person=self.person(slug, person_id))
+
+
+@extend_schema(tags=TAGS, parameters=[SLUG])
+class DomainImagesApi(PhotoUploadApi):
+    """POST archive photos: one or many ``image`` files without a person. Every face in them is
+    kept unassigned (never returned by recognize) and grouped into clusters of unknown people
+    (GET .../clusters) once embedded."""
+
+    @extend_schema(
+        operation_id="domain_photos_upload",
+        summary="Add archive photos without a person; their faces are clustered (202, or 201 with wait=1)",
+        parameters=[WAIT], request={"multipart/form-data": UPLOAD_BODY},
+        responses={202: UploadSerializer, 201: OpenApiResponse(UploadSerializer, description="With wait=1"),
+                   **errors(413, 415)},
+    )
+    def post(self, request, slug: str):
+        return self.upload(request, person=None, domain=self.domain(slug))
+
+
+class ClusterPagination(PersonPagination):
+    page_size = 20
+    page_size_query_description = "Clusters per page (default 20; more than 500 gives 500)"
+
+
+def clusters_listed(domain: Domain):
+    """The domain's clusters that can be named: not dismissed, not empty, largest first."""
+    faces = FaceEmbedding.objects.filter(person__isnull=True).select_related("photo").order_by("id")
+    return (
+        FaceCluster.objects.filter(domain=domain, dismissed=False)
+        .annotate(size=Count("faces", filter=Q(faces__person__isnull=True)))
+        .filter(size__gt=0)
+        .select_related("suggestion")
+        .prefetch_related(Prefetch("faces", queryset=faces))
+        .order_by("-size", "id")
+    )
+
+
+class ClusterApi(GalleryApi):
+    def cluster(self, slug: str, cluster_id: int) -> FaceCluster:
+        return get_object_or_404(FaceCluster, pk=cluster_id, domain=self.domain(slug), dismissed=False)
+
+
+@extend_schema(tags=TAGS, parameters=[SLUG])
+class ClusterListApi(ClusterApi):
+    """GET the domain's clusters of unknown people, largest first (dismissed ones never)."""
+
+    pagination_class = ClusterPagination
+
+    @extend_schema(operation_id="clusters_list", summary="Clusters of unassigned faces, largest first (paginated)",
+                   responses={200: ClusterSerializer(many=True)})
+    def get(self, request, slug: str):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(clusters_listed(self.domain(slug)), request, view=self)
+        return paginator.get_paginated_response(ClusterSerializer(page, many=True).data)
+
+
+def _conflict(exc: Exception) -> ApiError:
+    return ApiError(str(exc), code="cluster_conflict", status_code=status.HTTP_409_CONFLICT)
+
+
+@extend_schema(tags=TAGS, parameters=[SLUG])
+class ClusterAssignApi(ClusterApi):
+    """POST: give every face of a cluster to a new person (``name``) or an existing one
+    (``person_id``, of the same domain). The faces are searchable from the next request. A cluster
+    named or dismissed by someone else meanwhile answers 409 ``cluster_conflict``."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200, required=False, style={"example": "Angelina Jolie"},
+                                     help_text="Create a person with this name")
+        person_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, style={"example": None},
+                                             help_text="An existing person of the domain (instead of name)")
+
+        class Meta:
+            ref_name = "ClusterAssign"
+
+        def validate(self, data):
+            if bool(data.get("name")) == (data.get("person_id") is not None):
+                raise serializers.ValidationError("give either name or person_id")
+            return data
+
+    # JSON only: one request names a cluster once (a form would be a second, refused, try).
+    parser_classes = [JSONParser]
+
+    @extend_schema(operation_id="clusters_assign", summary="Name a cluster: its faces join a person",
+                   request=InputSerializer, responses={200: AssignmentSerializer, **errors(409)})
+    def post(self, request, slug: str, cluster_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cluster = self.cluster(slug, cluster_id)
+        person = None
+        if serializer.validated_data.get("person_id") is not None:
+            person = get_object_or_404(Person, pk=serializer.validated_data["person_id"], domain_id=cluster.domain_id)
         try:
-            uploaded = services.photos_upload(person=person, files=files)
-        except ImageRejected as exc:
-            raise ApiError(str(exc), code=exc.code, status_code=exc.status) from None
-        tasks = [item.task for item in uploaded if item.task is not None]
-        if options.validated_data["wait"]:
-            try:
-                for task in tasks:
-                    services.gallery_task_run(task_id=task.pk)
-            except ModelUnavailable as exc:  # photos stay pending (re-embed them from the admin later)
-                raise ApiError(str(exc), code="model_unavailable", status_code=503) from None
-        # The photos as they are now (embedded, with wait=1), faces included.
-        photos = FacePhoto.objects.prefetch_related("faces").in_bulk([item.photo.pk for item in uploaded])
-        uploaded = [dataclasses.replace(item, photo=photos[item.photo.pk]) for item in uploaded]
-        return Response(
-            UploadSerializer({"photos": uploaded, "tasks": [task.pk for task in tasks]}).data,
-            status=status.HTTP_201_CREATED if options.validated_data["wait"] else status.HTTP_202_ACCEPTED,
-        )
+            assignment = services.cluster_assign(
+                cluster=cluster, name=None if person else serializer.validated_data["name"], person=person
+            )
+        except services.ClusterConflict as exc:
+            raise _conflict(exc) from None
+        return Response(AssignmentSerializer(assignment).data)
+
+
+@extend_schema(tags=TAGS, parameters=[SLUG])
+class ClusterFaceRemoveApi(ClusterApi):
+    """DELETE one face from a cluster: it becomes a cluster of its own (nothing is deleted)."""
+
+    @extend_schema(operation_id="clusters_face_remove", summary="Take a face out of a cluster",
+                   responses={200: ClusterSerializer, **errors(409)})
+    def delete(self, request, slug: str, cluster_id: int, face_id: int):
+        cluster = self.cluster(slug, cluster_id)
+        try:
+            alone = services.cluster_face_remove(cluster=cluster, face_id=face_id)
+        except services.ClusterConflict as exc:
+            raise _conflict(exc) from None
+        except FaceEmbedding.DoesNotExist:
+            raise ApiError(f"face {face_id} is not in cluster {cluster_id}", code="not_found", status_code=404) from None
+        return Response(ClusterSerializer(clusters_listed(cluster.domain).get(pk=alone.pk)).data)
+
+
+@extend_schema(tags=TAGS, parameters=[SLUG])
+class ClusterDismissApi(ClusterApi):
+    """POST: dismiss a cluster; never listed nor suggested again."""
+
+    @extend_schema(operation_id="clusters_dismiss", summary="Dismiss a cluster", request=None,
+                   responses={204: OpenApiResponse(description="Dismissed"), **errors(409)})
+    def post(self, request, slug: str, cluster_id: int):
+        try:
+            services.cluster_dismiss(cluster=self.cluster(slug, cluster_id))
+        except services.ClusterConflict as exc:
+            raise _conflict(exc) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema(tags=TAGS, parameters=[SLUG])
@@ -267,7 +412,7 @@ class PhotoDetailApi(GalleryApi):
         photos = FacePhoto.objects.filter(domain=self.domain(slug))
         if person_id is not None:
             photos = photos.filter(person_id=person_id)
-        return get_object_or_404(photos.prefetch_related("faces"), pk=photo_id)
+        return get_object_or_404(photos.prefetch_related(FACES), pk=photo_id)
 
     @extend_schema(summary="One photo with its faces", responses={200: PhotoSerializer})
     def get(self, request, slug: str, photo_id: int, person_id: int | None = None):

@@ -11,6 +11,13 @@ These indexes are created with the domain (or when it switches to a new space) a
 The graph holds half-precision copies (``embedding::halfvec(dim)``): half the pages to walk, so
 searches are ~30 % faster (measured at 30k 512-d vectors: p50 5.6 -> 4.0 ms) with the same
 recall; the table keeps full precision, and distances are computed from it.
+
+Each (domain, space) has two graphs: the persons' (``person_id IS NOT NULL``), the only one
+recognize and search walk, and the unassigned faces' (``person_id IS NULL``, searchable ones only),
+which clustering walks (gallery.services.clusters). An archive of unassigned faces ten times the
+size of the gallery therefore neither slows nor dilutes the persons' search: their graph holds
+exactly the faces a search may return. A face given to a person moves from one graph to the other
+with its row (an UPDATE of ``person_id``).
 """
 
 from __future__ import annotations
@@ -39,19 +46,27 @@ def hnsw_params(dim: int) -> tuple[int, int]:
     return (WIDE_HNSW_M, WIDE_HNSW_EF_CONSTRUCTION) if dim > WIDE_DIMENSIONS else (HNSW_M, HNSW_EF_CONSTRUCTION)
 
 
-def index_name(domain_id: int, model_name: str, alignment: str) -> str:
+def index_name(domain_id: int, model_name: str, alignment: str, *, assigned: bool = True) -> str:
+    """The persons' graph (``assigned``) or the unassigned faces' graph of a (domain, space)."""
     model, aligned = (re.sub(r"[^a-z0-9]", "", name.lower()) for name in (model_name, alignment))
-    return f"face_hnsw_d{int(domain_id)}_{model}_{aligned}"
+    return f"face_hnsw_{'' if assigned else 'u_'}d{int(domain_id)}_{model}_{aligned}"
 
 
-def space_predicate(*, domain_id: int, model_name: str, alignment: str, alias: str = "") -> str:
+def space_predicate(
+    *, domain_id: int, model_name: str, alignment: str, alias: str = "", assigned: bool = True
+) -> str:
     """The rows of one domain's vector space, as literals: the partial index's predicate, repeated
-    by searches (columns of table ``alias``) so that the planner matches the index. Both names are
-    checked against the zoo."""
+    by searches (columns of table ``alias``) so that the planner matches the index. ``assigned``:
+    faces of persons (what recognize searches), else unassigned searchable faces (what clustering
+    searches). Both names are checked against the zoo."""
     if model_name not in MODEL_DIMENSIONS or alignment not in ALIGNMENTS:
         raise ValueError(f"unknown vector space {model_name!r}/{alignment!r}")
     t = f"{alias}." if alias else ""
-    return f"{t}domain_id = {int(domain_id)} AND {t}model_name = '{model_name}' AND {t}alignment = '{alignment}'"
+    owner = f"{t}person_id IS NOT NULL" if assigned else f"{t}person_id IS NULL AND {t}searchable"
+    return (
+        f"{t}domain_id = {int(domain_id)} AND {t}model_name = '{model_name}' AND {t}alignment = '{alignment}' "
+        f"AND {owner}"
+    )
 
 
 # Memory for building a graph: a build that fits runs several times faster than one that spills.
@@ -59,8 +74,9 @@ BUILD_MEMORY = "256MB"
 
 
 def vector_index_ensure(*, domain_id: int, model_name: str, alignment: str, build_memory: str = BUILD_MEMORY) -> bool:
-    """Create the domain's index for the space (``model_name``, ``alignment``) if it is missing.
-    False where the model's vectors are too large for HNSW (those are searched exactly).
+    """Create the domain's indexes for the space (``model_name``, ``alignment``) if they are
+    missing: the persons' and the unassigned faces'. False where the model's vectors are too large
+    for HNSW (those are searched exactly).
 
     Bulk loads are fastest as drop (``vector_index_drop``), load, then ensure: one graph build
     with ``build_memory`` and parallel workers instead of one graph insert per row."""
@@ -72,12 +88,14 @@ def vector_index_ensure(*, domain_id: int, model_name: str, alignment: str, buil
     m, ef_construction = hnsw_params(dim)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL maintenance_work_mem = '{build_memory}'")
-        cursor.execute(
-            f"CREATE INDEX IF NOT EXISTS {index_name(domain_id, model_name, alignment)} ON gallery_faceembedding "
-            f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
-            f"WITH (m = {m}, ef_construction = {ef_construction}) "
-            f"WHERE {space_predicate(domain_id=domain_id, model_name=model_name, alignment=alignment)}"
-        )
+        for assigned in (True, False):
+            name = index_name(domain_id, model_name, alignment, assigned=assigned)
+            predicate = space_predicate(domain_id=domain_id, model_name=model_name, alignment=alignment, assigned=assigned)
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON gallery_faceembedding "
+                f"USING hnsw ((embedding::halfvec({dim})) halfvec_cosine_ops) "
+                f"WITH (m = {m}, ef_construction = {ef_construction}) WHERE {predicate}"
+            )
     return True
 
 
@@ -89,19 +107,22 @@ def vector_index_current(*, domain_id: int, model_name: str, alignment: str) -> 
         )
         row = cursor.fetchone()
     m, ef_construction = hnsw_params(MODEL_DIMENSIONS[model_name])
-    return bool(row) and "halfvec_cosine_ops" in row[0] and f"m='{m}', ef_construction='{ef_construction}'" in row[0]
+    return (
+        bool(row) and "halfvec_cosine_ops" in row[0] and "person_id IS NOT NULL" in row[0]
+        and f"m='{m}', ef_construction='{ef_construction}'" in row[0]
+    )
 
 
 def vector_index_drop(*, domain_id: int, model_name: str, alignment: str) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP INDEX IF EXISTS {index_name(domain_id, model_name, alignment)}")
+        for assigned in (True, False):
+            cursor.execute(f"DROP INDEX IF EXISTS {index_name(domain_id, model_name, alignment, assigned=assigned)}")
 
 
 def vector_indexes_drop(*, domain_id: int) -> None:
-    with connection.cursor() as cursor:
-        for model_name in MODEL_DIMENSIONS:
-            for alignment in ALIGNMENTS:
-                cursor.execute(f"DROP INDEX IF EXISTS {index_name(domain_id, model_name, alignment)}")
+    for model_name in MODEL_DIMENSIONS:
+        for alignment in ALIGNMENTS:
+            vector_index_drop(domain_id=domain_id, model_name=model_name, alignment=alignment)
 
 
 def vector_indexes_list() -> list[str]:

@@ -7,6 +7,9 @@ transaction and identified by its content hash, so a run killed at any moment lo
 rerun skips what is done and duplicates nothing (the (domain, content hash) and (photo, model)
 unique constraints make that hold even for two runs at once). Persons are created by the parent
 process before the workers start, so parallel workers never create the same person twice.
+
+``unlabeled`` (an archive): every photo under the folder, at any depth, whatever the folders are
+called, is stored without a person, with every face in it unassigned (then clustered).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ NAME_STYLES = {
 
 @dataclass(frozen=True)
 class PhotoFile:
-    person_name: str
+    person_name: str  # "" for an archive photo (--unlabeled): no person
     path: Path
 
 
@@ -50,10 +53,16 @@ def person_name(raw: str, style: str = "as-is") -> str:
     return " ".join(words)
 
 
-def discover(root: Path, *, name_style: str = "as-is") -> Iterator[PhotoFile]:
+def discover(root: Path, *, name_style: str = "as-is", unlabeled: bool = False) -> Iterator[PhotoFile]:
     """Every photo under ``root`` with its person's name, in a stable order. Symlinks that lead
-    outside ``root`` are ignored. Folders whose names give the same person name are one person."""
+    outside ``root`` are ignored. Folders whose names give the same person name are one person.
+    ``unlabeled``: every photo at any depth, without a person."""
     root = root.resolve()
+    if unlabeled:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and _inside(path, root):
+                yield PhotoFile(person_name="", path=path)
+        return
     for entry in sorted(root.iterdir()):
         if not _inside(entry, root):
             continue
@@ -116,7 +125,8 @@ def ingest_batch(domain_id: int, person_ids: dict[str, int], batch: list[PhotoFi
         if content_hash in known and known[content_hash] not in known_pending:
             results.append(IngestResult(str(photo.path), "skipped"))
             continue
-        result, photo_id = _ingest_new(photo, data, person_ids[photo.person_name], queue, known.get(content_hash))
+        person_id = person_ids[photo.person_name] if photo.person_name else None
+        result, photo_id = _ingest_new(photo, data, domain_id, person_id, queue, known.get(content_hash))
         results.append(result)
         if photo_id is not None:
             queued.append(photo_id)
@@ -129,11 +139,12 @@ def ingest_batch(domain_id: int, person_ids: dict[str, int], batch: list[PhotoFi
 
 
 def _ingest_new(
-    photo: PhotoFile, data: bytes, person_id: int, queue: bool, pending_id: int | None
+    photo: PhotoFile, data: bytes, domain_id: int, person_id: int | None, queue: bool, pending_id: int | None
 ) -> tuple[IngestResult, int | None]:
-    """One photo not yet done: (result, id of a photo to queue for embedding)."""
+    """One photo not yet done: (result, id of a photo to queue for embedding). ``person_id`` None:
+    an archive photo."""
     from faces.images import ImageRejected
-    from gallery.models import FacePhoto, Person
+    from gallery.models import Domain, FacePhoto, Person
     from gallery.services import photo_add, photo_embed, photo_store_pending
 
     path = str(photo.path)
@@ -143,11 +154,12 @@ def _ingest_new(
                 return IngestResult(path, "queued"), pending_id
             outcome = photo_embed(photo_id=pending_id)
             return IngestResult(path, "no_face" if outcome == "no_face" else "added"), None
-        person = Person.objects.select_related("domain").get(pk=person_id)
+        person = Person.objects.select_related("domain").get(pk=person_id) if person_id else None
+        domain = None if person else Domain.objects.get(pk=domain_id)
         if queue:
-            stored, created = photo_store_pending(person=person, data=data, source_name=path)
+            stored, created = photo_store_pending(person=person, domain=domain, data=data, source_name=path)
             return (IngestResult(path, "queued"), stored.id) if created else (IngestResult(path, "skipped"), None)
-        outcome = photo_add(person=person, data=data, source_name=path)
+        outcome = photo_add(person=person, domain=domain, data=data, source_name=path)
     except ImageRejected as exc:
         return IngestResult(path, "failed", str(exc)), None
     if not outcome.created:

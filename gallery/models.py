@@ -149,9 +149,12 @@ class ContentAddressedStorage(FileSystemStorage):
 
 
 class FacePhoto(models.Model):
-    """A source photo of a person. Its content hash de-duplicates uploads and makes ingest resumable.
-    Its domain is its person's, and its faces' person and domain are its own: the database
-    enforces both with composite foreign keys (migration 0003_one_domain_per_chain)."""
+    """A source photo: of a person, or without one (an archive photo, ``person`` null). Its content
+    hash (SHA-256 of the bytes as uploaded) de-duplicates uploads and makes ingest resumable.
+    Its domain is its person's, and its faces' domain is its own: the database enforces both with
+    composite foreign keys (migrations 0003_one_domain_per_chain, 0008_archives). A person's photo
+    keeps one face, its largest, which is the person's; an archive photo keeps every face, each
+    unassigned until it is given to a person (a group photo's faces may go to different persons)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -160,7 +163,10 @@ class FacePhoto(models.Model):
         FAILED = "failed"
 
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="photos")
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="photos")
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.CASCADE, related_name="photos",
+        help_text="Empty: an archive photo, whose faces are assigned one by one",
+    )
     image = models.ImageField(upload_to=photo_upload_to, storage=ContentAddressedStorage, max_length=300)
     content_hash = models.CharField(max_length=64)
     source_name = models.CharField(max_length=500, blank=True, help_text="Original file name or path")
@@ -179,6 +185,9 @@ class FacePhoto(models.Model):
             # the key a face's (photo, person, domain) refers to: a face's person and domain are
             # its photo's (composite foreign key, migration 0003_one_domain_per_chain)
             models.UniqueConstraint(fields=["id", "person", "domain"], name="photo_id_person_domain_unique"),
+            # the key a face's (photo, domain) refers to, checked whether or not the face has a
+            # person (migration 0008_archives)
+            models.UniqueConstraint(fields=["id", "domain"], name="photo_id_domain_unique"),
         ]
 
     def __str__(self) -> str:
@@ -189,16 +198,54 @@ class FacePhoto(models.Model):
         return hashlib.sha256(data).hexdigest()
 
 
+class FaceCluster(models.Model):
+    """Unassigned faces of a domain that look like one unknown person (gallery.services.clusters).
+    Its faces point at it (``FaceEmbedding.cluster``); a face given to a person leaves its cluster.
+    A dismissed cluster is never listed nor suggested again, and its faces are not clustered
+    again. ``suggestion`` is the existing person its faces match, if any."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="clusters")
+    dismissed = models.BooleanField(default=False)
+    # made by an operator (a face taken out of a cluster): clustering never merges it
+    curated = models.BooleanField(default=False)
+    suggestion = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="A person of the domain whose centroid is within the threshold of the cluster's",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # the key a face's (cluster, domain) refers to (migration 0008_archives)
+            models.UniqueConstraint(fields=["id", "domain"], name="cluster_id_domain_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"cluster {self.pk}"
+
+
 class FaceEmbedding(models.Model):
     """One face of a photo as a vector in one vector space: a model (``model_name``) fed the face
     aligned one way (``alignment``). Vectors of one model from two alignments are as foreign to each
     other as two models' are, so the pair keys everything: one face per photo and space, the btree
     index, each (domain, space)'s partial HNSW index (gallery.indexes) and every search's filter.
     A switch (services.domain_model_switch) writes the new space's rows beside the old ones, and
-    searches stay in the domain's serving space until the flip."""
+    searches stay in the domain's serving space until the flip.
+
+    ``person`` null: an unassigned face of an archive photo, never returned by recognize or search
+    (it is outside the HNSW index they walk), grouped into a ``cluster`` of the same unknown
+    person. A face of a person's photo is that person's (the database refuses another,
+    migration 0008_archives)."""
 
     photo = models.ForeignKey(FacePhoto, on_delete=models.CASCADE, related_name="faces")
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="faces")
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE, related_name="faces")
+    cluster = models.ForeignKey(
+        FaceCluster, null=True, blank=True, on_delete=models.SET_NULL, related_name="faces"
+    )
+    # 0: the photo's largest face; an archive photo's other faces follow by size
+    position = models.PositiveSmallIntegerField(default=0, db_default=0)
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="faces")
     model_name = models.CharField(max_length=40)
     alignment = models.CharField(max_length=20, choices=ALIGNMENT_CHOICES)
@@ -219,10 +266,14 @@ class FaceEmbedding(models.Model):
 
     class Meta:
         constraints = [
-            # one face per photo and space: a redelivered embedding task cannot add a second one
-            models.UniqueConstraint(fields=["photo", "model_name", "alignment"], name="one_face_per_photo_and_space"),
+            # one face per photo, position and space: a redelivered embedding task cannot add a second one
+            models.UniqueConstraint(
+                fields=["photo", "model_name", "alignment", "position"], name="one_face_per_photo_position_and_space"
+            ),
         ]
         indexes = [
+            # a cluster's faces (the clusters list, assignment)
+            models.Index(fields=["cluster"], name="face_cluster", condition=Q(cluster__isnull=False)),
             # exact (brute-force) search and counts of one domain's vectors of one space
             models.Index(fields=["domain", "model_name", "alignment"], name="face_domain_space"),
         ]
@@ -247,6 +298,7 @@ class GalleryTask(models.Model):
         INGEST = "ingest"
         IMPORT_PKL = "import_pkl"
         RECOGNIZE_BATCH = "recognize_batch"
+        CLUSTER_FACES = "cluster_faces"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

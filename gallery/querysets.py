@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connections, models, router
+from django.db import connection, connections, models, router
 from pgvector import Vector
 
 from faces.models_zoo import HNSW_MAX_DIMENSIONS, MODEL_DIMENSIONS
@@ -61,6 +61,13 @@ def ef_search_for(n_vectors: int) -> int:
 class FaceHit:
     face_id: int
     person_id: int
+    distance: float
+
+
+@dataclass(frozen=True)
+class UnassignedHit:
+    face_id: int
+    cluster_id: int | None
     distance: float
 
 
@@ -190,6 +197,51 @@ class FaceEmbeddingQuerySet(models.QuerySet):
         with connection.cursor() as cursor:
             cursor.execute(sql, {"q": _vector_literal(vector), "persons": [int(pk) for pk in person_ids]})
             return {person_id: float(distance) for person_id, distance in cursor.fetchall()}
+
+    def nearest_unassigned(
+        self, vector: np.ndarray, *, domain_id: int, model_name: str, alignment: str, k: int, max_distance: float
+    ) -> list[UnassignedHit]:
+        """Up to ``k`` unassigned searchable faces nearest to ``vector`` within ``max_distance``,
+        outside dismissed clusters, nearest first: a walk of the domain's graph of unassigned
+        faces (gallery.indexes), never of the persons' graph. Clustering's neighbour search."""
+        exact = _checked(vector, model_name)
+        dim = MODEL_DIMENSIONS[model_name]
+        distance = "f.embedding <=> %(q)s::vector"
+        order = distance if exact else f"f.embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})"
+        predicate = space_predicate(
+            domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f", assigned=False
+        )
+        sql = f"""
+            SELECT * FROM (
+                SELECT f.id, f.cluster_id, ({distance}) AS distance
+                FROM gallery_faceembedding f LEFT JOIN gallery_facecluster c ON c.id = f.cluster_id
+                WHERE {predicate} AND NOT coalesce(c.dismissed, false)
+                ORDER BY {order} LIMIT {int(k) * RERANK}
+            ) nn WHERE distance <= %(max)s ORDER BY distance, id LIMIT {int(k)}"""
+        params = {"q": _vector_literal(vector), "max": float(max_distance)}
+        scope = (domain_id, model_name, alignment)
+        rows = self._run(sql, params, scope=scope, exact=exact, limit=int(k) * RERANK)
+        return [UnassignedHit(face_id=row[0], cluster_id=row[1], distance=float(row[2])) for row in rows]
+
+    def cluster_centroid_distances(
+        self, vector: np.ndarray, *, cluster_ids: list[int], domain_id: int, model_name: str, alignment: str
+    ) -> dict[int, float]:
+        """The cosine distance from ``vector`` to each cluster's centroid, computed as a person's
+        (``person_centroid_distances``) from the cluster's unassigned faces of the space."""
+        _checked(vector, model_name)
+        if not cluster_ids:
+            return {}
+        predicate = space_predicate(
+            domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f", assigned=False
+        )
+        sql = f"""
+            SELECT f.cluster_id, avg(l2_normalize(f.embedding)) <=> %(q)s::vector
+            FROM gallery_faceembedding f
+            WHERE {predicate} AND f.cluster_id = ANY(%(clusters)s)
+            GROUP BY f.cluster_id"""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"q": _vector_literal(vector), "clusters": [int(pk) for pk in cluster_ids]})
+            return {cluster_id: float(distance) for cluster_id, distance in cursor.fetchall()}
 
     def person_centroids(self, *, domain_id: int, model_name: str, alignment: str) -> list[PersonCentroid]:
         """Every active person's centroid in one domain and model (as ``person_centroid_distances``

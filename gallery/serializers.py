@@ -76,8 +76,19 @@ class PersonSerializer(serializers.Serializer):
     updated = serializers.DateTimeField()
 
 
+# A person as faces, clusters and recognize's matches name it (recognition uses it too).
+class PersonRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    external_id = serializers.CharField(allow_null=True)
+
+
 class FaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
     model = serializers.CharField(source="model_name")
+    person = PersonRefSerializer(allow_null=True, help_text="The face's person; null: an unassigned face of an archive photo")
+    cluster = serializers.IntegerField(source="cluster_id", allow_null=True,
+                                       help_text="The cluster of an unassigned face (GET .../clusters), or null")
     box = BoxSerializer()
     detection_confidence = serializers.FloatField()
     quality = QualitySerializer(allow_null=True, help_text="Null for faces stored before quality was measured")
@@ -87,7 +98,8 @@ class FaceSerializer(serializers.Serializer):
 # A FacePhoto, its faces prefetched.
 class PhotoSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    person_id = serializers.IntegerField()
+    person_id = serializers.IntegerField(allow_null=True, help_text="Null: an archive photo, its faces assigned one by one")
+    sha256 = serializers.CharField(source="content_hash", help_text="SHA-256 of the bytes as uploaded (hex)")
     status = serializers.ChoiceField(choices=FacePhoto.Status.choices)
     reason = serializers.CharField(
         allow_blank=True,
@@ -122,6 +134,35 @@ class UploadedPhotoSerializer(PhotoSerializer):
 class UploadSerializer(serializers.Serializer):
     photos = UploadedPhotoSerializer(many=True)
     tasks = serializers.ListField(child=serializers.UUIDField())
+
+
+# The photo of a cluster's face: enough to find it again (content hash, the name it came with).
+class ClusterPhotoSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sha256 = serializers.CharField(source="content_hash", help_text="SHA-256 of the bytes as uploaded (hex)")
+    source_name = serializers.CharField(allow_blank=True)
+
+
+class ClusterFaceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    box = BoxSerializer()
+    photo = ClusterPhotoSerializer()
+
+
+# A FaceCluster with ``size`` annotated and its faces prefetched (gallery.apis.clusters_listed).
+class ClusterSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    size = serializers.IntegerField(help_text="Faces in the cluster")
+    faces = ClusterFaceSerializer(many=True)
+    suggestion = PersonRefSerializer(
+        allow_null=True, help_text="An existing person whose faces match the cluster's (within the threshold)"
+    )
+
+
+class AssignmentSerializer(serializers.Serializer):
+    person = PersonRefSerializer()
+    person_created = serializers.BooleanField()
+    faces = serializers.IntegerField(help_text="Faces given to the person, searchable from the next request")
 
 
 class TaskProgressSerializer(serializers.Serializer):

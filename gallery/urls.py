@@ -12,6 +12,15 @@ urlpatterns = [
         apis.PhotoDetailApi.as_view(),
         name="api-person-image",
     ),
+    path("domains/<slug:slug>/images", apis.DomainImagesApi.as_view(), name="api-images"),
+    path("domains/<slug:slug>/clusters", apis.ClusterListApi.as_view(), name="api-clusters"),
+    path("domains/<slug:slug>/clusters/<int:cluster_id>/assign", apis.ClusterAssignApi.as_view(), name="api-cluster-assign"),
+    path("domains/<slug:slug>/clusters/<int:cluster_id>/dismiss", apis.ClusterDismissApi.as_view(), name="api-cluster-dismiss"),
+    path(
+        "domains/<slug:slug>/clusters/<int:cluster_id>/faces/<int:face_id>",
+        apis.ClusterFaceRemoveApi.as_view(),
+        name="api-cluster-face",
+    ),
     path("domains/<slug:slug>/images/<int:photo_id>", apis.PhotoDetailApi.as_view(), name="api-image"),
     path("tasks/<uuid:task_id>", apis.TaskDetailApi.as_view(), name="api-task"),
 ]

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from facerec.openapi import DOMAIN_SLUG_MAX_LENGTH, EXAMPLE_DOMAIN
 from faces.models_zoo import default_threshold
 from gallery.models import GalleryTask
-from gallery.serializers import BoxSerializer, QualitySerializer
+from gallery.serializers import BoxSerializer, PersonRefSerializer, QualitySerializer
 
 # A one-pixel grey PNG: Swagger's JSON example is a real image (with no face in it).
 EXAMPLE_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR42mNoAAAAggCB2kUIOwAAAABJRU5ErkJggg=="
@@ -57,12 +57,6 @@ class RoundedFloatField(serializers.FloatField):
 
     def to_representation(self, value) -> float:
         return round(float(value), self.decimals)
-
-
-class PersonRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    external_id = serializers.CharField(allow_null=True)
 
 
 CONFIDENCE_HELP = (

@@ -7,4 +7,4 @@ constraints back up. Every delete (change page, bulk action, the person page's p
 through the services that also erase the photo files.
 """
 
-from gallery.admin import audit, domains, keys, persons, photos, tasks  # noqa: F401 - each registers its ModelAdmins
+from gallery.admin import audit, clusters, domains, keys, persons, photos, tasks  # noqa: F401 - each registers its ModelAdmins

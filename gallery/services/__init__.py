@@ -19,6 +19,7 @@ each module owns one concern:
 - ``calibration``: a domain's threshold calibrated from its own gallery;
 - ``audit``: the audit trail every service above records its change in (``audit_record``), and who
   is acting (bound by the doors: API key, admin user, command, task).
+- ``clusters``: grouping unassigned faces into clusters of unknown people, and naming them.
 """
 
 from gallery.services.audit import Actor, acting, actor_current, audit_purge, audit_record, command_actor
@@ -27,6 +28,16 @@ from gallery.services.calibration import (
     CalibrationRefused,
     domain_threshold_set,
     threshold_calibrate,
+)
+from gallery.services.clusters import (
+    Assignment,
+    ClusterConflict,
+    cluster_assign,
+    cluster_dismiss,
+    cluster_face_remove,
+    cluster_suggest,
+    clusters_update,
+    clusters_update_enqueue,
 )
 from gallery.services.domains import domain_create, domain_get_or_create, domain_index_ensure, domain_save
 from gallery.services.embedding import photo_embed, photo_embed_with, photos_embed_enqueue
@@ -48,6 +59,7 @@ from gallery.services.photos import (
     PhotoOutcome,
     UploadedPhoto,
     face_store,
+    faces_store,
     photo_add,
     photo_import,
     photo_save,
@@ -74,6 +86,14 @@ __all__ = [
     "command_actor",
     "api_key_save",
     "domain_save",
+    "Assignment",
+    "ClusterConflict",
+    "cluster_assign",
+    "cluster_dismiss",
+    "cluster_face_remove",
+    "cluster_suggest",
+    "clusters_update",
+    "clusters_update_enqueue",
     "Calibration",
     "CalibrationRefused",
     "ExternalIdTaken",
@@ -93,6 +113,7 @@ __all__ = [
     "domain_remove",
     "domain_threshold_set",
     "face_store",
+    "faces_store",
     "threshold_calibrate",
     "files_delete",
     "files_delete_enqueue",

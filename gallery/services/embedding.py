@@ -10,7 +10,8 @@ from faces.images import ImageRejected
 from faces.pipeline import Face, detect_faces
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
 from gallery.services.audit import audit_record
-from gallery.services.photos import face_store, photo_reason_set
+from gallery.services.clusters import clusters_update_enqueue
+from gallery.services.photos import faces_store, photo_reason_set
 from gallery.services.task_records import gallery_task_advance, gallery_task_create
 
 
@@ -102,11 +103,13 @@ def _faces_commit(*, photo: FacePhoto, space: tuple[str, str], faces: list[Face]
         existing.delete()
     elif existing.exists():
         return "skipped"
-    face = face_store(photo=locked, face=faces[0], model_name=model_name, alignment=alignment) if faces else None
+    stored = faces_store(photo=locked, faces=faces, model_name=model_name, alignment=alignment)
     if space == domain.space:
         locked.status = FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE
         locked.reason = "" if faces else "no face detected"
         locked.save(update_fields=["status", "reason"])
-        if face is not None:
-            photo_reason_set(photo=locked, face=face)
+        if stored:
+            photo_reason_set(photo=locked, face=stored[0])
+        if any(face.person_id is None and face.searchable for face in stored):
+            clusters_update_enqueue(domain=domain)
     return "embedded" if faces else "no_face"

@@ -8,9 +8,9 @@ hash or file path of what was erased."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from gallery.models import Domain, FacePhoto, GalleryTask, Person
+from gallery.models import Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask, Person
 from gallery.services.audit import audit_record
 from gallery.services.task_records import gallery_task_create
 
@@ -27,20 +27,36 @@ def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
     # so no file is written for a person whose files are being listed for deletion.
     ids = list(persons.values_list("pk", flat=True))
     ids = list(Person.objects.select_for_update().filter(pk__in=ids).values_list("pk", flat=True))
-    stored = _stored_files(FacePhoto.objects.filter(person_id__in=ids))
     erased = Person.objects.filter(pk__in=ids).select_related("domain").annotate(
         n_photos=Count("photos", distinct=True), n_faces=Count("faces", distinct=True)
     )
     for person in erased:
         audit_record(action="person.delete", obj=("person", person.pk), domain=person.domain,
                      details={"erased": True, "photos": person.n_photos, "faces": person.n_faces})
-    Person.objects.filter(pk__in=ids).delete()
+    # Archive photos with faces given to these persons: those left without any face are pictures
+    # of them alone, and go with them (files included); the others stay with their other faces.
+    archive = set(FacePhoto.objects.filter(person__isnull=True, faces__person_id__in=ids).values_list("pk", flat=True))
+    FaceEmbedding.objects.filter(person_id__in=ids).delete()
+    emptied = FacePhoto.objects.filter(pk__in=archive, faces__isnull=True)
+    stored = _stored_files(FacePhoto.objects.filter(Q(person_id__in=ids) | Q(pk__in=emptied.values("pk"))))
+    emptied.delete()
+    _rows_delete(persons=Person.objects.filter(pk__in=ids))
     return _files_delete_enqueue(stored)
+
+
+def _rows_delete(*, persons: QuerySet[Person]) -> None:
+    """Delete persons, their photos and every face of theirs (also faces given to them from archive
+    photos), children first: a photo's and a face's person are nullable, so Django's collector
+    would not order those deletes, and the composite keys of migrations 0003 and 0008 are checked
+    at once."""
+    FaceEmbedding.objects.filter(person__in=persons).delete()
+    FacePhoto.objects.filter(person__in=persons).delete()
+    persons.delete()
 
 
 def persons_remove_empty(*, person_ids: list[int]) -> list[GalleryTask]:
     """Delete those of these persons that have no photo (an ingest's persons whose every photo failed)."""
-    return persons_remove(persons=Person.objects.filter(pk__in=person_ids, photos__isnull=True))
+    return persons_remove(persons=Person.objects.filter(pk__in=person_ids, photos__isnull=True, faces__isnull=True))
 
 
 def photo_remove(*, photo: FacePhoto) -> GalleryTask | None:
@@ -55,7 +71,10 @@ def photos_remove(*, photos: QuerySet[FacePhoto]) -> list[GalleryTask]:
     for photo in FacePhoto.objects.filter(pk__in=ids).select_related("domain").annotate(n_faces=Count("faces")):
         audit_record(action="photo.delete", obj=("facephoto", photo.pk), domain=photo.domain,
                      details={"erased": True, "person": photo.person_id, "faces": photo.n_faces})
+    clusters = list(FaceCluster.objects.filter(faces__photo_id__in=ids).values_list("pk", flat=True).distinct())
     FacePhoto.objects.filter(pk__in=ids).delete()
+    # A cluster whose every face was in these photos has nothing left to name.
+    FaceCluster.objects.filter(pk__in=clusters, faces__isnull=True).delete()
     return _files_delete_enqueue(stored)
 
 
@@ -69,6 +88,9 @@ def domain_remove(*, domain: Domain) -> GalleryTask | None:
     names = [name for names in _stored_files(domain.photos.all()).values() for name in names]
     audit_record(action="domain.delete", obj=domain, domain=domain,
                  details={"persons": domain.persons.count(), "photos": domain.photos.count()})
+    FaceEmbedding.objects.filter(domain=domain).delete()
+    FacePhoto.objects.filter(domain=domain).delete()  # archive photos too: their files are in names
+    _rows_delete(persons=Person.objects.filter(domain=domain))
     domain.delete()
     return files_delete_enqueue(domain=None, names=names)
 

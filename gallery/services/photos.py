@@ -1,6 +1,11 @@
-"""Photos and their faces: storing a photo (file named by its content hash, row, largest face),
-whether its face is found here, later by a task, or comes with it (a migrated PKL gallery), and
-giving photos to another person of their domain."""
+"""Photos and their faces: storing a photo (file named by its content hash, row, its faces),
+whether its faces are found here, later by a task, or come with it (a migrated PKL gallery), and
+giving photos to another person of their domain.
+
+A person's photo keeps its largest face, the person's. An archive photo (``person`` None, stored
+in a ``domain``) keeps every face, unassigned: each is later given to a person on its own
+(gallery.services.clusters), so a group photo's faces can go to different persons. Both kinds go
+through the same functions: same decoding, limits, de-duplication and embedding tasks."""
 
 from __future__ import annotations
 
@@ -12,9 +17,25 @@ from django.db.models import QuerySet
 
 from faces.images import DecodedImage, decode_image
 from faces.pipeline import Face, detect_faces
-from gallery.models import FaceEmbedding, FacePhoto, GalleryTask, Person
+from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask, Person
 from gallery.services.audit import audit_record
 from gallery.services.task_records import gallery_task_create
+
+
+def photo_domain(*, person: Person | None, domain: Domain | None) -> Domain:
+    """The domain a photo goes to: its person's, or for an archive photo (no person) ``domain``."""
+    if person is not None:
+        if domain is not None and domain.pk != person.domain_id:
+            raise ValueError("a person's photo goes to the person's domain")
+        return person.domain
+    if domain is None:
+        raise ValueError("a photo without a person needs a domain")
+    return domain
+
+
+def faces_kept(*, photo: FacePhoto, faces: list[Face]) -> list[Face]:
+    """The faces a photo keeps: its largest for a person's photo, every face for an archive photo."""
+    return faces if photo.person_id is None else faces[:1]
 
 
 @dataclass(frozen=True)
@@ -23,14 +44,17 @@ class PhotoOutcome:
     created: bool  # False: the same picture was already in the domain (nothing was written)
 
 
-def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOutcome:
-    """Store a photo of ``person`` and its largest face's embedding, in one transaction.
+def photo_add(
+    *, person: Person | None, data: bytes, source_name: str = "", domain: Domain | None = None
+) -> PhotoOutcome:
+    """Store a photo of ``person`` and its largest face's embedding, in one transaction (without a
+    person: an archive photo of ``domain`` with every face, unassigned).
 
     A picture already in the domain (same content hash) is not stored again. Bytes that are not a
     usable image raise ImageRejected and write nothing. A photo without a face is kept with status
     ``no_face`` so that a rerun of an ingest does not try it again.
     """
-    domain = person.domain
+    domain = photo_domain(person=person, domain=domain)
     content_hash = FacePhoto.hash_bytes(data)
     existing = FacePhoto.objects.filter(domain=domain, content_hash=content_hash).first()
     if existing is not None:
@@ -41,6 +65,7 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
     try:
         with transaction.atomic():
             photo = _photo_store(
+                domain=domain,
                 person=person,
                 data=data,
                 decoded=image,
@@ -48,9 +73,9 @@ def photo_add(*, person: Person, data: bytes, source_name: str = "") -> PhotoOut
                 source_name=source_name,
                 status=FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE,
             )
-            if faces:
-                face = face_store(photo=photo, face=faces[0], model_name=domain.model_name, alignment=domain.alignment)
-                photo_reason_set(photo=photo, face=face)
+            stored = faces_store(photo=photo, faces=faces, model_name=domain.model_name, alignment=domain.alignment)
+            if stored:
+                photo_reason_set(photo=photo, face=stored[0])
     except IntegrityError:
         # Another process stored the same picture meanwhile.
         return PhotoOutcome(photo=FacePhoto.objects.get(domain=domain, content_hash=content_hash), created=False)
@@ -65,36 +90,42 @@ class UploadedPhoto:
 
 
 @transaction.atomic
-def photos_upload(*, person: Person, files: list[tuple[bytes, str]]) -> list[UploadedPhoto]:
-    """Store photos of ``person`` as ``pending`` with one embedding task each, enqueued once this
-    commits. Every file is decoded before anything is written, so a file that is not a usable image
-    raises ImageRejected and nothing at all is stored."""
+def photos_upload(
+    *, person: Person | None, files: list[tuple[bytes, str]], domain: Domain | None = None
+) -> list[UploadedPhoto]:
+    """Store photos of ``person`` (None: archive photos of ``domain``) as ``pending`` with one
+    embedding task each, enqueued once this commits. Every file is decoded before anything is
+    written, so a file that is not a usable image raises ImageRejected and nothing at all is stored."""
+    domain = photo_domain(person=person, domain=domain)
     decoded = [decode_image(data) for data, _ in files]
     uploaded = []
     for (data, name), image in zip(files, decoded, strict=True):
-        photo, created = photo_store_pending(person=person, data=data, source_name=name, decoded=image)
+        photo, created = photo_store_pending(person=person, domain=domain, data=data, source_name=name, decoded=image)
         task = None
         if created:
             task = gallery_task_create(
-                kind=GalleryTask.Kind.EMBED_PHOTO, domain=person.domain, params={"photo_ids": [photo.id]}, total=1
+                kind=GalleryTask.Kind.EMBED_PHOTO, domain=domain, params={"photo_ids": [photo.id]}, total=1
             )
         uploaded.append(UploadedPhoto(photo=photo, created=created, task=task))
     return uploaded
 
 
 def photo_store_pending(
-    *, person: Person, data: bytes, source_name: str = "", decoded: DecodedImage | None = None
+    *, person: Person | None, data: bytes, source_name: str = "", decoded: DecodedImage | None = None,
+    domain: Domain | None = None,
 ) -> tuple[FacePhoto, bool]:
     """Store the photo file and a ``pending`` row (no face yet); an existing picture is returned.
     Raises ImageRejected for bytes that are not a usable image (``decoded``: already decoded)."""
+    domain = photo_domain(person=person, domain=domain)
     content_hash = FacePhoto.hash_bytes(data)
-    existing = FacePhoto.objects.filter(domain_id=person.domain_id, content_hash=content_hash).first()
+    existing = FacePhoto.objects.filter(domain_id=domain.pk, content_hash=content_hash).first()
     if existing is not None:
         return existing, False
     decoded = decoded or decode_image(data)
     try:
         with transaction.atomic():
             photo = _photo_store(
+                domain=domain,
                 person=person,
                 data=data,
                 decoded=decoded,
@@ -103,7 +134,7 @@ def photo_store_pending(
                 status=FacePhoto.Status.PENDING,
             )
     except IntegrityError:
-        return FacePhoto.objects.get(domain_id=person.domain_id, content_hash=content_hash), False
+        return FacePhoto.objects.get(domain_id=domain.pk, content_hash=content_hash), False
     return photo, True
 
 
@@ -126,19 +157,20 @@ def photo_import(
     if data is not None:
         photo.image.save(f"{content_hash}.{extension}", ContentFile(data), save=False)
     photo.save()
-    _added_record(photo, person)
+    _added_record(photo, person.domain, person)
     if face is not None:
         face_store(photo=photo, face=face, model_name=model_name, alignment=alignment)
     return photo
 
 
 def _photo_store(
-    *, person: Person, data: bytes, decoded: DecodedImage, content_hash: str, source_name: str, status: str
+    *, domain: Domain, person: Person | None, data: bytes, decoded: DecodedImage, content_hash: str,
+    source_name: str, status: str,
 ) -> FacePhoto:
     """Write the photo file (named by content hash and format) and its row."""
     width, height = decoded.original_size
     photo = FacePhoto(
-        domain_id=person.domain_id,
+        domain_id=domain.pk,
         person=person,
         content_hash=content_hash,
         source_name=source_name[:500],
@@ -148,21 +180,32 @@ def _photo_store(
     )
     photo.image.save(f"{content_hash}.{decoded.extension}", ContentFile(data), save=False)
     photo.save()
-    _added_record(photo, person)
+    _added_record(photo, domain, person)
     return photo
 
 
-def _added_record(photo: FacePhoto, person: Person) -> None:
-    # Ids only: the hash, file name and source name would name (or find) the picture.
-    audit_record(action="photo.add", obj=photo, domain=person.domain, details={"person": person.pk})
+def _added_record(photo: FacePhoto, domain: Domain, person: Person | None) -> None:
+    # Ids only: the hash, file name and source name would name (or find) the picture. An archive
+    # photo has no person (its faces are assigned one by one: cluster.assign).
+    audit_record(action="photo.add", obj=photo, domain=domain, details={"person": person.pk if person else None})
 
 
-def face_store(*, photo: FacePhoto, face: Face, model_name: str, alignment: str) -> FaceEmbedding:
+def faces_store(*, photo: FacePhoto, faces: list[Face], model_name: str, alignment: str) -> list[FaceEmbedding]:
+    """Store the faces ``photo`` keeps (``faces_kept``; ``faces`` largest first) in one space."""
+    return [
+        face_store(photo=photo, face=face, model_name=model_name, alignment=alignment, position=position)
+        for position, face in enumerate(faces_kept(photo=photo, faces=faces))
+    ]
+
+
+def face_store(*, photo: FacePhoto, face: Face, model_name: str, alignment: str, position: int = 0) -> FaceEmbedding:
     """Store a face of ``photo`` with its quality record against the domain's bar; a face below
-    the bar is stored but not searchable (never returned by a search)."""
+    the bar is stored but not searchable (never returned by a search, never clustered). A face of
+    an archive photo is stored without a person."""
     record = face.quality.as_dict(photo.domain.quality_bar) if face.quality is not None else None
     return FaceEmbedding.objects.create(
         photo=photo,
+        position=position,
         person_id=photo.person_id,
         domain_id=photo.domain_id,
         model_name=model_name,
@@ -202,6 +245,8 @@ def photos_move(*, photos: QuerySet[FacePhoto], person: Person) -> int:
     person's raises ValueError and nothing moves (the database would refuse it too)."""
     if photos.exclude(domain_id=person.domain_id).exists():
         raise ValueError("a photo cannot move to a person of another domain")
+    if photos.filter(person__isnull=True).exists():
+        raise ValueError("an archive photo's faces are given to persons one by one, not the photo")
     ids = list(photos.values_list("pk", flat=True))
     # The faces follow: the database cascades a photo's person to its faces (migration 0003).
     moved = FacePhoto.objects.filter(pk__in=ids).update(person=person)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from gallery.models import GalleryTask
 from gallery.services.audit import Actor, acting
+from gallery.services.clusters import clusters_update_run
 from gallery.services.embedding import photos_embed_run
 from gallery.services.erasure import files_delete_run
 from gallery.services.model_switch import domain_reembed
@@ -50,6 +51,9 @@ REGISTRY: dict[str, BackgroundWork] = {
     ),
     GalleryTask.Kind.DELETE_FILES: BackgroundWork(
         files_delete_run, "bulk", "Delete the image files of removed persons or photos."
+    ),
+    GalleryTask.Kind.CLUSTER_FACES: BackgroundWork(
+        clusters_update_run, "bulk", "Group a domain's new unassigned faces into clusters of unknown people."
     ),
 }
 RECORDED_ONLY = {GalleryTask.Kind.INGEST, GalleryTask.Kind.IMPORT_PKL}

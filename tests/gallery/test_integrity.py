@@ -11,8 +11,8 @@ import pytest
 from django.apps import apps as django_apps
 from django.db import IntegrityError, connection, transaction
 
-from gallery.models import FaceEmbedding, FacePhoto, Person
-from tests.conftest import add_photos
+from gallery.models import FaceCluster, FaceEmbedding, FacePhoto, Person
+from tests.conftest import add_photos, face_bytes
 
 
 def _migration():
@@ -98,3 +98,49 @@ def test_migration_check_refuses_cross_domain_rows_and_names_them(rows):
     assert f"photo {photo.pk} (domain {photo.domain_id}) belongs to person {stranger.pk} of domain {stranger.domain_id}" in message
     assert f"face {face.pk} (person {angelina.pk}, domain {face.domain_id}) does not match its photo {face.photo_id}" in message
     assert "2 row(s)" in message
+
+
+# --- archives (migration 0008_archives): faces without a person, clusters -----------------------
+
+
+@pytest.fixture
+def archive(alpha):
+    """An archive photo of alpha with one unassigned face, in a cluster of alpha."""
+    from gallery import services
+
+    photo = services.photo_add(person=None, domain=alpha, data=face_bytes("img3.jpg"), source_name="img3.jpg").photo
+    face = photo.faces.get()
+    cluster = FaceCluster.objects.create(domain=alpha)
+    FaceEmbedding.objects.filter(pk=face.pk).update(cluster=cluster)
+    return photo, face, cluster
+
+
+def test_an_unassigned_face_cannot_point_at_another_domains_photo_or_cluster(rows, archive, beta):
+    photo, face, cluster = archive
+    _, _, stranger = rows
+    beta_cluster = FaceCluster.objects.create(domain=beta)
+    beta_photo = stranger.photos.get()
+
+    _refused(lambda: FaceEmbedding.objects.filter(pk=face.pk).update(domain=beta))  # its photo and cluster are alpha's
+    _refused(lambda: FaceEmbedding.objects.filter(pk=face.pk).update(cluster=beta_cluster))
+    _refused(lambda: FaceEmbedding.objects.filter(pk=face.pk).update(photo=beta_photo))
+    _refused(lambda: FaceEmbedding.objects.filter(pk=face.pk).update(person=stranger))
+    _refused(lambda: FaceEmbedding.objects.create(
+        photo=photo, person=None, domain=beta, model_name="Other", alignment="deepface", embedding=face.embedding,
+        box_x=0, box_y=0, box_w=1, box_h=1, detection_confidence=1.0,
+    ))
+    _refused(lambda: FaceCluster.objects.filter(pk=cluster.pk).update(suggestion=stranger))
+
+    assert FaceEmbedding.objects.values_list("person_id", "domain_id", "cluster_id").get(pk=face.pk) == (
+        None, photo.domain_id, cluster.pk
+    )
+
+
+def test_an_archive_face_can_join_a_person_of_its_domain(rows, archive):
+    photo, face, _ = archive
+    angelina, _, _ = rows
+
+    FaceEmbedding.objects.filter(pk=face.pk).update(person=angelina, cluster=None)
+
+    assert FaceEmbedding.objects.get(pk=face.pk).person_id == angelina.pk
+    assert FacePhoto.objects.get(pk=photo.pk).person_id is None  # the photo stays an archive photo

@@ -24,6 +24,7 @@ def test_each_registry_entry_is_one_celery_task_on_its_queue():
         GalleryTask.Kind.DELETE_FILES: ("gallery.delete_files", "bulk"),
         # entered by recognition (RecognitionConfig.ready): the gallery does not import it
         GalleryTask.Kind.RECOGNIZE_BATCH: ("gallery.recognize_batch", "bulk"),
+        GalleryTask.Kind.CLUSTER_FACES: ("gallery.cluster_faces", "bulk"),
     }
     for task, _ in tasks._BY_KIND.values():
         assert task.acks_late and task.retry_backoff and task.max_retries == 5

@@ -18,6 +18,7 @@ def _queue(task_name: str) -> str:
         ("gallery.embed_batch", "bulk"),
         ("gallery.reembed_domain", "bulk"),
         ("gallery.delete_files", "bulk"),
+        ("gallery.cluster_faces", "bulk"),
         ("gallery.ingest_bulk_folder", "bulk"),  # a future bulk task, routed by its name
         ("facerec.something_else", "celery"),
     ],

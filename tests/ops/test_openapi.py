@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.conftest import add_photos, face_bytes
+from tests.conftest import add_photos, face_bytes, labels
 
 SKIP_VIEWS = {"SpectacularAPIView", "SpectacularSwaggerView"}
 
@@ -205,6 +205,24 @@ def test_every_gallery_route_answers_as_documented(schema, alpha, alice):
     check(f"{base}/recognize-batch", "post", batch, 202)
     check(f"{base}/recognize-batch/{{task_id}}", "get", client.get(batch.json()["results"]), 200)
 
+    # Archive photos and their clusters: two photos of one person, one cluster.
+    same = sorted(name for name, who in labels().items() if who == "id01" and name != "img1.jpg")[:2]
+    archive = client.post("/api/v1/domains/alpha/images?wait=1", {"image": [_upload(n) for n in same]},
+                          format="multipart")
+    check(f"{base}/images", "post", archive, 201)
+    check(f"{base}/images", "post", client.post("/api/v1/domains/alpha/images", {}, format="multipart"), 400)
+    listed = client.get("/api/v1/domains/alpha/clusters", {"page_size": 5})
+    check(f"{base}/clusters", "get", listed, 200)
+    [cluster] = listed.json()["results"]
+    assert cluster["size"] == 2
+    clusters = f"/api/v1/domains/alpha/clusters/{cluster['id']}"
+    alone = client.delete(f"{clusters}/faces/{cluster['faces'][0]['id']}")
+    check(f"{base}/clusters/{{cluster_id}}/faces/{{face_id}}", "delete", alone, 200)
+    check(f"{base}/clusters/{{cluster_id}}/dismiss", "post",
+          client.post(f"/api/v1/domains/alpha/clusters/{alone.json()['id']}/dismiss"), 204)
+    check(f"{base}/clusters/{{cluster_id}}/assign", "post", client.post(f"{clusters}/assign", {"name": "Ada"}, format="json"), 200)
+    check(f"{base}/clusters/{{cluster_id}}/assign", "post", client.post(f"{clusters}/assign", {"name": "Ada"}, format="json"), 404)
+
     documented = {(path, method) for path, ops in schema["paths"].items() if path.startswith("/api/v1/domains")
                   or path.startswith("/api/v1/tasks") for method in ops}
     assert documented - set(checked) == {
@@ -214,7 +232,8 @@ def test_every_gallery_route_answers_as_documented(schema, alpha, alice):
 
 # --- Swagger's "Try it out": every input's limits and a working example ------------------------
 
-_SAMPLE_PATH_VALUES = {"slug": "demo", "person_id": "1", "photo_id": "1", "task_id": "00000000-0000-0000-0000-000000000000"}
+_SAMPLE_PATH_VALUES = {"slug": "demo", "person_id": "1", "photo_id": "1", "cluster_id": "1", "face_id": "1",
+                       "task_id": "00000000-0000-0000-0000-000000000000"}
 
 
 def _api_operations(schema):
@@ -362,8 +381,10 @@ def _ordered(operations):
             return (3, -len(path))
         if method == "post" and path.endswith("/persons"):
             return (0, 0)
-        if method == "post" and path.endswith(("/images", "/recognize-batch")):
-            return (1, 0)
+        if method == "post" and path.endswith("/images"):
+            return (1, 0 if "/persons/" in path else 1)  # a person's photo first: the ids below are its
+        if method == "post" and path.endswith("/recognize-batch"):
+            return (1, 2)
         return (2, 0)
 
     return sorted(operations, key=rank)
@@ -374,6 +395,7 @@ def test_swagger_example_requests_succeed(schema, db):
     asked for) by a key that can read and write the example domain, is never refused as bad input."""
     from rest_framework.test import APIClient
 
+    from gallery import services
     from gallery.services import api_key_create, domain_create
 
     slugs = {prop["example"] for _, _, op in _api_operations(schema) for name, prop in _documented_inputs(schema, op)
@@ -387,7 +409,18 @@ def test_swagger_example_requests_succeed(schema, db):
 
     # A photo id without its person's (/images/{photo_id}): one of the gallery's own photos.
     ids, answered = {("photo_id", False): known.photos.first().id}, []
+    # Clusters as an operator finds them in the list: one per cluster route (one is named, one
+    # dismissed, one loses a face), each an archive photo of another person.
+    clusters = {}
+    for action, photo in (("/assign", "img17.jpg"), ("/dismiss", "img50.jpg"), ("{face_id}", "img22.jpg")):
+        face = services.photo_add(person=None, domain=domain, data=face_bytes(photo)).photo.faces.get()
+        services.clusters_update(domain=domain)
+        face.refresh_from_db()
+        clusters[action] = (face.cluster_id, face.id)
     for path, method, operation in _ordered(_api_operations(schema)):
+        for action, (cluster_id, face_id) in clusters.items():
+            if path.endswith(action):
+                ids["cluster_id"], ids["face_id"] = cluster_id, face_id
         for media in list(operation.get("requestBody", {}).get("content", {})) or [None]:
             url, kwargs = _example_request(schema, path, method, operation, media, ids)
             response = getattr(client, method)(url, **kwargs)
@@ -398,7 +431,7 @@ def test_swagger_example_requests_succeed(schema, db):
             body = response.json() if response.content else {}
             if method == "post" and path.endswith("/persons"):
                 ids["person_id"] = body["id"]
-            if method == "post" and path.endswith("/images"):
+            if method == "post" and path.endswith("/images") and "/persons/" in path:
                 ids["photo_id"], ids["task_id"] = body["photos"][0]["id"], body["tasks"][0]
             if method == "post" and path.endswith("/recognize-batch"):
                 ids["task_id"] = body["task"]  # its results' {task_id}; GET /api/v1/tasks/{task_id} shows any

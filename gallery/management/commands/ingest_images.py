@@ -10,6 +10,7 @@ from gallery.ingest import NAME_STYLES, batches, discover, ingest_batch
 from gallery.management.base import GalleryCommand
 from gallery.models import Domain, GalleryTask
 from gallery.services import (
+    clusters_update,
     domain_get_or_create,
     gallery_task_advance,
     gallery_task_finish,
@@ -51,6 +52,12 @@ class Command(GalleryCommand):
             + "; ".join(f"{style}: {meaning}" for style, meaning in NAME_STYLES.items())
             + " (default as-is)",
         )
+        parser.add_argument(
+            "--unlabeled",
+            action="store_true",
+            help="An archive: every photo under DIR (any depth, folder names ignored) is stored without a person, "
+            "every face in it unassigned, then grouped into clusters of unknown people (name them in the API or admin)",
+        )
         parser.add_argument("--report", type=Path, help="Write every failed or faceless file to this CSV")
         parser.add_argument(
             "--no-progress",
@@ -59,13 +66,13 @@ class Command(GalleryCommand):
         )
 
     def handle(self, *args, dir, domain, workers, batch_size, dry_run, queue, name_style, report, no_progress,
-               **options):
+               unlabeled=False, **options):
         if not dir.is_dir():
             raise CommandError(f"{dir} is not a directory")
         if workers < 1 or batch_size < 1:
             raise CommandError("--workers and --batch-size must be at least 1")
-        photos = list(discover(dir, name_style=name_style))
-        names = sorted({photo.person_name for photo in photos})
+        photos = list(discover(dir, name_style=name_style, unlabeled=unlabeled))
+        names = sorted({photo.person_name for photo in photos if photo.person_name})
         if dry_run:
             self._dry_run(dir, photos, names, domain)
             return
@@ -74,7 +81,7 @@ class Command(GalleryCommand):
         person_ids = {name: person.id for name, (person, _) in persons.items()}
         record = gallery_task_start(
             kind=GalleryTask.Kind.INGEST, domain=target, total=len(photos),
-            params={"dir": str(dir), "workers": workers, "async": queue},
+            params={"dir": str(dir), "workers": workers, "async": queue, "unlabeled": unlabeled},
         )
         started = time.monotonic()
         jobs = list(batches(photos, batch_size))
@@ -84,6 +91,10 @@ class Command(GalleryCommand):
         # Persons created for this run whose every photo failed are not left behind empty.
         persons_remove_empty(person_ids=[person.id for person, is_new in persons.values() if is_new])
         self._summary(photos, names, counts, failures, elapsed)
+        if unlabeled and not queue:  # with --async, each embedding task enqueues the clustering
+            clustered = clusters_update(domain=target)
+            clusters = target.clusters.filter(dismissed=False, faces__isnull=False).distinct().count()
+            self.stdout.write(f"clustered {clustered['faces']} new face(s); the domain has {clusters} cluster(s)")
 
     def _dry_run(self, dir, photos, names, slug):
         existing = Domain.objects.filter(slug=slug).first()

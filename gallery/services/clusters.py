@@ -36,6 +36,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from gallery.models import Domain, FaceCluster, FaceEmbedding, GalleryTask, Person
+from gallery.services.audit import audit_record
 from gallery.services.persons import person_create
 from gallery.services.task_records import gallery_task_create
 
@@ -249,6 +250,8 @@ def cluster_assign(
     if person is None:
         person, created = person_create(domain=locked.domain, name=name)
     moved = FaceEmbedding.objects.filter(pk__in=face_ids).update(person=person, cluster=None)
+    audit_record(action="cluster.assign", obj=("facecluster", locked.pk), domain=locked.domain,
+                 details={"person": person.pk, "person_created": created, "faces": moved})
     locked.delete()
     _suggestions_refresh_near(person=person)
     return Assignment(person=person, person_created=created, faces=moved)
@@ -283,6 +286,8 @@ def cluster_face_remove(*, cluster: FaceCluster, face_id: int) -> FaceCluster:
     alone = FaceCluster.objects.create(domain_id=locked.domain_id, curated=True)
     face.cluster = alone
     face.save(update_fields=["cluster"])
+    audit_record(action="cluster.face_remove", obj=locked, domain=locked.domain,
+                 details={"face": face.pk, "new_cluster": alone.pk})
     cluster_suggest(cluster=alone)
     if locked.faces.exists():
         cluster_suggest(cluster=locked)
@@ -299,4 +304,5 @@ def cluster_dismiss(*, cluster: FaceCluster) -> FaceCluster:
         raise ClusterConflict(f"cluster {cluster.pk} was named meanwhile")
     locked.dismissed, locked.suggestion = True, None
     locked.save(update_fields=["dismissed", "suggestion", "updated"])
+    audit_record(action="cluster.dismiss", obj=locked, domain=locked.domain, details={})
     return locked

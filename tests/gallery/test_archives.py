@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from bench.eval_clusters import faces_truth, pairwise_scores
 from gallery import indexes, services
-from gallery.models import FaceCluster, FaceEmbedding, FacePhoto, Person
+from gallery.models import AuditEvent, FaceCluster, FaceEmbedding, FacePhoto, Person
 from tests.conftest import FACES, add_photos, face_bytes, labels
 
 ARCHIVE = Path(__file__).resolve().parent.parent / "data" / "archive"
@@ -97,6 +97,11 @@ def test_naming_a_cluster_makes_a_new_photo_of_that_person_recognized(alice, cha
     assert charlie.client.get("/api/v1/domains/alpha/clusters").json()["count"] == 0
     photo = alice.client.get(f"/api/v1/domains/alpha/images/{body['photos'][0]['id']}").json()
     assert photo["faces"][0]["person"]["name"] == "Ada" and photo["faces"][0]["cluster"] is None
+    # The trail says who named which cluster (ids and counts, no name: gallery.services.audit).
+    assigned = AuditEvent.objects.get(action="cluster.assign")
+    assert (assigned.actor_kind, assigned.actor_name, assigned.object_id) == ("api_key", "alice", str(cluster["id"]))
+    assert assigned.details == {"person": match["person"]["id"], "person_created": True, "faces": 4}
+    assert AuditEvent.objects.filter(action="photo.add", domain_slug="alpha").count() == 4
 
 
 @pytest.mark.django_db(transaction=True)

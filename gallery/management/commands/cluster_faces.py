@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from gallery.management.base import GalleryCommand
 from gallery.models import Domain
 from gallery.services import clusters_update
 
 
-class Command(BaseCommand):
+class Command(GalleryCommand):
     help = (
         "Group a domain's unassigned faces (archive photos) into clusters of unknown people: the faces "
         "not in a cluster yet, or with --rebuild every face again (dismissed clusters are kept). Background "

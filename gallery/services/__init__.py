@@ -16,6 +16,7 @@ each module owns one concern:
 - ``tasks``: the registry of background work (kind -> handler, queue) and its runner;
 - ``keys``: API keys;
 - ``calibration``: a domain's threshold calibrated from its own gallery.
+- ``shadow``: shadow mode against a legacy DeepFace gallery file, and its comparison records.
 """
 
 from gallery.services.calibration import (
@@ -49,6 +50,14 @@ from gallery.services.photos import (
     photos_move,
     photos_upload,
 )
+from gallery.services.shadow import (
+    ShadowFile,
+    ShadowFileRefused,
+    domain_shadow_disable,
+    domain_shadow_enable,
+    shadow_comparisons_record,
+    shadow_file_check,
+)
 from gallery.services.task_records import (
     gallery_task_advance,
     gallery_task_create,
@@ -63,6 +72,8 @@ __all__ = [
     "CalibrationRefused",
     "ExternalIdTaken",
     "PhotoOutcome",
+    "ShadowFile",
+    "ShadowFileRefused",
     "UploadedPhoto",
     "api_key_create",
     "api_key_issue",
@@ -74,6 +85,8 @@ __all__ = [
     "domain_model_switch",
     "domain_reembed",
     "domain_remove",
+    "domain_shadow_disable",
+    "domain_shadow_enable",
     "domain_threshold_set",
     "face_store",
     "threshold_calibrate",
@@ -102,4 +115,6 @@ __all__ = [
     "photos_move",
     "photos_remove",
     "photos_upload",
+    "shadow_comparisons_record",
+    "shadow_file_check",
 ]

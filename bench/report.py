@@ -89,7 +89,7 @@ def markdown(results: dict) -> str:
         lines += ["", f"{results['search'][0]['domains']} domains, {results['search'][0]['table_faces']:,} faces of two "
                   "models in one table. recall@10 = share of the exact 10 nearest faces that ANN returns; same answer = "
                   "share of queries matched to the same person (or unknown) both ways."]
-    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "ingest"):
+    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "shadow", "ingest"):
         if section in results:
             lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]
     return "\n".join(lines) + "\n"

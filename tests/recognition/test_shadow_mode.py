@@ -257,3 +257,16 @@ def test_the_file_is_loaded_once_and_again_when_it_changes(deepface_pkl, tmp_pat
     os.utime(path, (1, 1))  # a different mtime, whatever the clock's resolution
 
     assert shadow.legacy_gallery(str(path)).names == ("Jolie", "Other")
+
+
+def test_system_check_reports_a_missing_file_and_a_domain_moved_off_deepfaces_crop(imported, deepface_pkl, tmp_path):
+    from gallery.checks import shadow_files_usable
+
+    copy = relabelled(deepface_pkl, tmp_path / "c" / PKL_NAME, {})
+    services.domain_shadow_enable(domain=imported, path=copy)
+    assert shadow_files_usable(databases=["default"]) == []
+
+    copy.unlink()
+    assert [w.id for w in shadow_files_usable(databases=["default"])] == ["facerec.W010"]
+    Domain.objects.filter(pk=imported.pk).update(alignment="dlib_chip", shadow_file=str(deepface_pkl))
+    assert [w.id for w in shadow_files_usable(databases=["default"])] == ["facerec.W011"]

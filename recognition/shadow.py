@@ -25,9 +25,11 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from django.db.models import Avg, Count, Max, Q
 
 from facerec.logging import current_request_id
 from facerec.metrics import shadow_observed
@@ -215,21 +217,21 @@ class ShadowReport:
     worst: list[Disagreement]  # the most frequent (pkl, pgvector) disagreements, most frequent first
 
 
-def shadow_report(domain: Domain, *, since=None, worst: int = 10) -> ShadowReport:
-    from django.db.models import Avg, Count, Max, Q
-
+def shadow_report(domain: Domain, *, since: datetime | None = None, worst: int = 10) -> ShadowReport:
+    """The domain's comparisons since ``since`` (all when None), for ``manage.py shadow_report``."""
     rows = ShadowComparison.objects.filter(domain=domain)
     if since is not None:
         rows = rows.filter(created__gte=since)
     totals = rows.aggregate(n=Count("id"), agree=Count("id", filter=Q(top1_match=True)), overlap=Avg("top5_overlap_pct"))
-    pairs = (
+    pairs = list(
         rows.filter(top1_match=False).values("pkl_top1", "pgvector_top1")
         .annotate(count=Count("id"), last=Max("created")).order_by("-count", "-last")[:worst]
     )
-    last_ids = {
-        (row.pkl_top1, row.pgvector_top1): row.request_id
-        for row in rows.filter(top1_match=False).order_by("created").only("pkl_top1", "pgvector_top1", "request_id")
-    } if pairs else {}
+    disagreements = rows.filter(top1_match=False).order_by("-created").values_list("request_id", flat=True)
+    last_ids = {  # at most ``worst`` lookups, each on the (domain, created) index
+        (p["pkl_top1"], p["pgvector_top1"]): disagreements.filter(pkl_top1=p["pkl_top1"], pgvector_top1=p["pgvector_top1"]).first()
+        for p in pairs
+    }
     n = totals["n"]
     return ShadowReport(
         comparisons=n,

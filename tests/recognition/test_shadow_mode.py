@@ -4,6 +4,7 @@ comparisons are stored (shadow_report), logged when they disagree and counted in
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from facerec.logging import JsonFormatter
 from gallery import services
 from gallery.models import Domain, Person, ShadowComparison
 from recognition import shadow
@@ -130,7 +132,10 @@ def test_disagreement_is_logged_fails_the_bar_and_is_counted(imported, alice, de
     assert body["comparison"]["top1_match"] is False
     assert (body["comparison"]["pkl_top1"], body["comparison"]["pgvector_top1"]) == ("Jolie", "Angelina")
     logged = [r for r in caplog.records if getattr(r, "event", None) == "shadow_disagreement"]
-    assert len(logged) == 1 and (logged[0].pkl_top1, logged[0].pgvector_top1, logged[0].domain) == ("Jolie", "Angelina", "alpha")
+    assert len(logged) == 1
+    line = JsonFormatter().format(logged[0])  # what LOG_FORMAT=json writes: one line, one object
+    assert "\n" not in line and {key: json.loads(line)[key] for key in ("event", "domain", "pkl_top1", "pgvector_top1")} == {
+        "event": "shadow_disagreement", "domain": "alpha", "pkl_top1": "Jolie", "pgvector_top1": "Angelina"}
     after = client.get("/metrics").content.decode()
     assert _sample(after, "facerec_shadow_comparisons_total", domain="alpha", result="disagree") - _sample(
         before, "facerec_shadow_comparisons_total", domain="alpha", result="disagree") == 1

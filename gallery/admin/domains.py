@@ -19,6 +19,14 @@ class DomainForm(forms.ModelForm):
         model = Domain
         fields = "__all__"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "shadow_answer_from" in self.fields:  # a form posted without it keeps the default
+            self.fields["shadow_answer_from"].required = False
+
+    def clean_shadow_answer_from(self) -> str:
+        return self.cleaned_data.get("shadow_answer_from") or "pgvector"
+
     def clean(self):
         data = super().clean()
         try:

@@ -275,3 +275,20 @@ def test_system_check_reports_a_missing_file_and_a_domain_moved_off_deepfaces_cr
     assert [w.id for w in shadow_files_usable(databases=["default"])] == ["facerec.W010"]
     Domain.objects.filter(pk=imported.pk).update(alignment="dlib_chip", shadow_file=str(deepface_pkl))
     assert [w.id for w in shadow_files_usable(databases=["default"])] == ["facerec.W011"]
+
+
+def test_dual_answers_match_the_published_schema(imported, alice, deepface_pkl, tmp_path):
+    from django.test import Client
+
+    from tests.ops.test_openapi import _validator
+
+    schema = Client().get("/api/v1/schema", {"format": "json"}).json()
+    other = relabelled(deepface_pkl, tmp_path / "s" / PKL_NAME, {"Angelina": "Jolie"})
+    services.domain_shadow_enable(domain=imported, path=other, answer_from="pkl")  # a person id null too
+
+    v1 = recognize(alice, "img4.jpg", exact="true").json()
+    legacy = legacy_recognize(alice, "img4.jpg").json()
+
+    assert v1["faces"][0]["match"]["person"]["id"] is None and legacy["mode"] == "dual"
+    _validator(schema, "RecognizeResponse").validate(v1)
+    _validator(schema, "LegacyResponse").validate(legacy)

@@ -91,7 +91,7 @@ class ScratchStack:
     def _ready(self) -> bool:
         try:
             return requests.get(f"{self.base_url}/readyz", timeout=10).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still warming up
             return False
 
     def stop(self) -> None:

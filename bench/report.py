@@ -116,7 +116,7 @@ def markdown(results: dict) -> str:
         lines += [f"| {r['clients']} | {r['req_per_s']} | {r['capacity_req_per_s']} | {r['efficiency']} | {r['workers']} |"
                   for r in results["throughput"]]
         lines += ["", "capacity = cores x 1000 / the floor's p50 (bench/floor.py, same run)."]
-    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "ingest"):
+    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "shadow", "ingest"):
         if section in results:
             lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]
     return "\n".join(lines) + "\n"

@@ -3,9 +3,10 @@
 Writes bench/results/latest.json and bench/results/latest.md. Every figure is taken in this run
 next to its baseline: recognize over HTTP vs the bare detector + recognizer, DeepFace.find vs our
 recognize over the same 30k faces, ANN vs exact search on the same domains, 2 ingest workers vs 1
-process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k.
+process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k,
+recognize with shadow mode on vs off over a 30k-row pickle.
 
-    python -m bench.run [--quick] [--fresh] [--only search,recognize,find,ingest]
+    python -m bench.run [--quick] [--fresh] [--only search,recognize,throughput,find,shadow,ingest]
 
 Exits 1 when any target is missed (bench/report.py ``targets``), 0 when all hold.
 """
@@ -27,7 +28,7 @@ from bench.report import exit_status, machine, markdown, missed, targets
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
 SMALL_PHOTO = ROOT / "tests" / "data" / "faces" / "img1.jpg"  # one face, 473x640
-SECTIONS = ("search", "recognize", "throughput", "find", "ingest")
+SECTIONS = ("search", "recognize", "throughput", "find", "shadow", "ingest")
 
 
 def log(message: str) -> None:
@@ -309,6 +310,14 @@ def main() -> None:
     if "find" in only:
         log("deepface_find: DeepFace.find over the same 30k faces")
         results["deepface_find"] = bench_find(d30k, domains[d30k.slug], runs=3 if args.quick else 7)
+    if "shadow" in only:
+        from bench.shadow import bench_shadow
+
+        log("shadow: recognize with shadow mode on vs off, 30k pickle rows")
+        results["shadow"] = bench_shadow(
+            d30k, domains[d30k.slug], photo=PHOTO, api_key=api_key_for(domains[d30k.slug]),
+            rounds=3 if args.quick else 10, per_round=10, log=log,
+        )
     if "ingest" in only:
         log("ingest: 2 workers vs 1 process")
         results["ingest"] = bench_ingest(variants=1 if args.quick else 3)

@@ -76,6 +76,12 @@ INGEST_FACES = Counter(
     "Face embeddings stored, by model.",
     ["model"],
 )
+SHADOW_COMPARISONS = Counter(
+    "facerec_shadow_comparisons_total",
+    "Faces compared in shadow mode with the domain's legacy DeepFace file, by domain and result: agree "
+    "(same top-1 person, or unknown both ways), disagree, or error (the file could not be searched).",
+    ["domain", "result"],
+)
 TASK_FAILURES = Counter(
     "facerec_task_failures_total",
     "Celery tasks that raised, by task name.",
@@ -125,6 +131,10 @@ def recognize_observed(*, route: str, stages_ms: dict[str, float], faces: Iterab
 
 def recognize_refused(*, route: str, code: str) -> None:
     RECOGNIZE_REQUESTS.labels(route=route, outcome=code).inc()
+
+
+def shadow_observed(*, domain: str, result: str) -> None:
+    SHADOW_COMPARISONS.labels(domain=domain, result=result).inc()
 
 
 def compare_observed(*, route: str, outcome: str) -> None:

@@ -11,4 +11,5 @@ class GalleryConfig(AppConfig):
         from gallery import signals  # noqa: F401 - connects the handlers
 
         checks.register(gallery_checks.domain_models_available, checks.Tags.database)
+        checks.register(gallery_checks.shadow_files_usable, checks.Tags.database)
         checks.register(gallery_checks.default_model_available)

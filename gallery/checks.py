@@ -46,3 +46,29 @@ def domain_models_available(app_configs=None, databases=None, **kwargs) -> list[
         if problem:
             errors.append(checks.Error(f"domain {domain.slug}: {problem}", obj=domain, id="facerec.E002"))
     return errors
+
+
+def shadow_files_usable(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """A shadowed domain whose file is gone, or which a model switch moved off DeepFace's crop (its
+    vectors no longer compare with the file's), is reported rather than compared wrongly."""
+    from pathlib import Path
+
+    from faces.models_zoo import DEEPFACE
+    from gallery.models import Domain
+
+    if not databases:
+        return []
+    try:
+        domains = list(Domain.objects.filter(active=True, shadow_enabled=True))
+    except DatabaseError:  # not migrated yet
+        return []
+    warnings = []
+    for domain in domains:
+        if not Path(domain.shadow_file).is_file():
+            warnings.append(checks.Warning(f"domain {domain.slug}: shadow file {domain.shadow_file} is missing",
+                                           hint="shadow_mode --domain D --file FILE, or --off", obj=domain, id="facerec.W010"))
+        elif domain.alignment != DEEPFACE:
+            warnings.append(checks.Warning(
+                f"domain {domain.slug} is shadowed but on the {domain.alignment} alignment: its vectors do not compare "
+                "with a DeepFace file's", hint="shadow_mode --domain D --off", obj=domain, id="facerec.W011"))
+    return warnings

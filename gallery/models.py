@@ -18,6 +18,11 @@ ALIGNMENT_CHOICES = [
     ("deepface", "DeepFace crop-and-rotate (matches a DeepFace find() gallery)"),
 ]
 
+SHADOW_ANSWER_CHOICES = [
+    ("pgvector", "pgvector (the gallery in the database)"),
+    ("pkl", "the legacy DeepFace file (as the old server answered)"),
+]
+
 
 class Domain(models.Model):
     """One gallery of known persons, searched in one vector space: a recognition model fed faces
@@ -60,6 +65,20 @@ class Domain(models.Model):
     )
     pending_detector = models.CharField(max_length=40, blank=True)
     pending_alignment = models.CharField(max_length=20, choices=ALIGNMENT_CHOICES, blank=True)
+    # Shadow mode (README, "Cut-over from a pickle gallery"): every recognize also searches the old
+    # DeepFace gallery file and records how the two answers agree; ``shadow_answer_from`` says which
+    # side answers. Set through services.domain_shadow_enable, which checks the file loads.
+    shadow_file = models.CharField(
+        max_length=500, blank=True,
+        help_text="The legacy DeepFace gallery (representations_*.pkl, ds_model_*.pkl or .npz) on this server",
+    )
+    shadow_enabled = models.BooleanField(
+        default=False, help_text="Also search the legacy file on every recognize and compare the answers"
+    )
+    shadow_answer_from = models.CharField(
+        max_length=10, choices=SHADOW_ANSWER_CHOICES, default="pgvector",
+        help_text="Which side answers while shadow mode is on",
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -392,3 +411,30 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_name or self.actor_kind} {self.action} {self.object_type} {self.object_id}"
+
+
+class ShadowComparison(models.Model):
+    """One face of a recognize in shadow mode: the legacy file's answer next to pgvector's, by
+    person name (the pickle knows no person ids). Names and distances only, no vectors or images."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="shadow_comparisons")
+    created = models.DateTimeField(auto_now_add=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    answer_from = models.CharField(max_length=10, choices=SHADOW_ANSWER_CHOICES)
+    top1_match = models.BooleanField()
+    pkl_top1 = models.CharField(max_length=200, null=True, blank=True)
+    pgvector_top1 = models.CharField(max_length=200, null=True, blank=True)
+    pkl_distance = models.FloatField(null=True, blank=True)
+    pgvector_distance = models.FloatField(null=True, blank=True)
+    top5_overlap = models.PositiveSmallIntegerField()
+    top5_overlap_pct = models.FloatField()
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # shadow_report: one domain's comparisons since a time
+            models.Index(fields=["domain", "created"], name="shadow_domain_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.domain_id}: pkl {self.pkl_top1} / pgvector {self.pgvector_top1}"

@@ -78,7 +78,10 @@ class PersonSerializer(serializers.Serializer):
 
 # A person as faces, clusters and recognize's matches name it (recognition uses it too).
 class PersonRefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(
+        allow_null=True,
+        help_text="Null only in shadow mode answering from the legacy file, for a name this domain has no person of",
+    )
     name = serializers.CharField()
     external_id = serializers.CharField(allow_null=True)
 

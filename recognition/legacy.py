@@ -3,7 +3,9 @@
 The front end posts multipart ``image`` + ``domain`` with the bare API key in ``Authorization`` and
 reads ``{"status": "success", "recognized_faces": [...], "mode": "pgvector"}``. The search is the
 v1 one (the domain's threshold, top-1 per face), and so are the errors: ``{"error": {...}}`` with
-the same codes and statuses as ``/api/v1/recognize``.
+the same codes and statuses as ``/api/v1/recognize``. In shadow mode (recognition/shadow.py) it
+answers as the old server did in its dual mode: ``"mode": "dual"`` and ``"comparison"`` (the
+largest face's; each recognized face carries its own).
 """
 
 from __future__ import annotations
@@ -44,4 +46,4 @@ class LegacyRecognizeApi(RecognizeMetrics, APIView):
         results = recognition.faces
         stages = {**timer.stages, "total": (time.perf_counter() - started) * 1000}
         request.recognize_observed = (stages, [result.match is not None for result in results])
-        return Response(LegacyResponse({"status": "success", "mode": "pgvector", "recognition": recognition}).data)
+        return Response(LegacyResponse({"status": "success", "recognition": recognition}).data)

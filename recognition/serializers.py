@@ -89,12 +89,32 @@ class CandidateSerializer(MatchSerializer):
     nearest_face_distance = RoundedFloatField(decimals=6, help_text="Cosine distance to the person's nearest single face")
 
 
-# A services.ExactAgreement.
+# The old server's dual-mode comparison (a recognition.shadow.ShadowAgreement), as /recognize answers it.
+class ShadowComparisonSerializer(serializers.Serializer):
+    top1_match = serializers.BooleanField(help_text="The same top-1 person both ways (unknown both ways counts)")
+    pkl_top1 = serializers.CharField(allow_null=True, help_text="The legacy file's nearest person within "
+                                     "DeepFace.find's threshold (the identity's folder name), or null")
+    pgvector_top1 = serializers.CharField(allow_null=True, help_text="pgvector's match's name, or null")
+    top5_overlap = serializers.IntegerField()
+    top5_overlap_pct = serializers.FloatField()
+
+
+# A services.ExactAgreement (exact=true) or a recognition.shadow.ShadowAgreement (shadow mode).
 class ComparisonSerializer(serializers.Serializer):
     top1_match = serializers.BooleanField()
     top5_overlap = serializers.IntegerField()
     top5_overlap_pct = serializers.FloatField()
-    exact_candidates = CandidateSerializer(many=True)
+    exact_candidates = CandidateSerializer(many=True, required=False, help_text="exact=true: exact search's persons")
+    pkl_top1 = serializers.CharField(allow_null=True, required=False, help_text="Shadow mode: the legacy file's top-1")
+    pgvector_top1 = serializers.CharField(allow_null=True, required=False, help_text="Shadow mode: pgvector's top-1")
+    pkl_top5 = serializers.ListField(child=serializers.CharField(), required=False,
+                                     help_text="Shadow mode: the legacy file's persons within its threshold")
+    pgvector_top5 = serializers.ListField(child=serializers.CharField(), required=False,
+                                          help_text="Shadow mode: pgvector's persons within the threshold")
+    pkl_distance = RoundedFloatField(decimals=6, allow_null=True, required=False)
+    pgvector_distance = RoundedFloatField(decimals=6, allow_null=True, required=False)
+    answer_from = serializers.ChoiceField(choices=["pgvector", "pkl"], required=False,
+                                          help_text="Shadow mode: which side answered")
 
 
 # A services.FaceResult.
@@ -113,12 +133,19 @@ class FaceResultSerializer(serializers.Serializer):
     candidates = CandidateSerializer(
         many=True, help_text="Nearest persons by distance to their centroid, nearest first, at most top_k"
     )
-    comparison = ComparisonSerializer(required=False, help_text="Only with exact=true: agreement with exact search")
+    comparison = ComparisonSerializer(
+        required=False, help_text="In shadow mode: agreement with the domain's legacy DeepFace file; else only "
+        "with exact=true: agreement with exact search",
+    )
+    exact_comparison = ComparisonSerializer(
+        required=False, help_text="Only with exact=true in shadow mode: agreement with exact search",
+    )
 
     def to_representation(self, result) -> dict:
         data = super().to_representation(result)
-        if data["comparison"] is None:  # no exact search was asked for
-            del data["comparison"]
+        for key in ("comparison", "exact_comparison"):
+            if data[key] is None:  # neither shadow mode nor exact search
+                del data[key]
         return data
 
 
@@ -162,6 +189,14 @@ class RecognizeResponse(serializers.Serializer):
     model = serializers.CharField(source="domain.model_name")
     detector = serializers.CharField(source="domain.detector")
     threshold = serializers.FloatField()
+    mode = serializers.ChoiceField(
+        choices=["pgvector", "dual"], source="recognition.mode",
+        help_text="dual: shadow mode, each face also searched in the domain's legacy DeepFace file (see comparison)",
+    )
+    answer_from = serializers.ChoiceField(
+        choices=["pgvector", "pkl"], source="recognition.answer_from",
+        help_text="Which side's candidates are answered (pkl: the legacy file, in shadow mode)",
+    )
     image = ImageSizeSerializer(source="recognition", help_text=IMAGE_SIZE_HELP)
     faces = FaceResultSerializer(many=True, source="recognition.faces",
                                  help_text="Largest face first; empty when the photo has no face")
@@ -267,18 +302,36 @@ class LegacyFaceSerializer(serializers.Serializer):
     confidence = RoundedFloatField(decimals=2, source="match.confidence", read_only=True, default=0.0,
                                    help_text="The match's confidence (as in /api/v1/recognize); 0 for an unknown face")
     box = BoxSerializer(source="face.box")
+    comparison = ShadowComparisonSerializer(source="shadow", required=False, help_text="Shadow mode only")
+
+    def to_representation(self, result) -> dict:
+        data = super().to_representation(result)
+        if data["comparison"] is None:
+            del data["comparison"]
+        return data
 
 
 class LegacyRecognize(PhotoFile):
     domain = domain_field()
 
 
-# {"status": "success", "mode": "pgvector", "recognition": services.Recognition}
+# {"status": "success", "recognition": services.Recognition}
 class LegacyResponse(serializers.Serializer):
     status = serializers.ChoiceField(choices=["success"])
     recognized_faces = LegacyFaceSerializer(many=True, source="recognition.faces")
-    mode = serializers.ChoiceField(choices=["pgvector"])
+    mode = serializers.ChoiceField(choices=["pgvector", "dual"], source="recognition.mode",
+                                   help_text="dual: shadow mode (see comparison)")
+    comparison = ShadowComparisonSerializer(
+        source="recognition.shadow", required=False,
+        help_text="Shadow mode: the largest face's comparison with the legacy file (each face carries its own)",
+    )
     image = ImageSizeSerializer(source="recognition", help_text=IMAGE_SIZE_HELP)
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        if data.get("comparison") is None:
+            data.pop("comparison", None)
+        return data
 
 
 # --- Batch recognition (recognition/batch.py) --------------------------------------------------

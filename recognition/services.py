@@ -11,6 +11,7 @@ from faces.models_zoo import default_threshold, native_alignment
 from faces.pipeline import Face, StageTimer, detect_faces
 from faces.quality import QualityBar
 from gallery.models import Domain, Person
+from recognition import shadow as shadow_mode
 from recognition.decision import DECISION_PERSONS, persons_scored
 from recognition.search_validation import compare_person_lists
 
@@ -74,6 +75,7 @@ class FaceResult:
     exact_candidates: list[Candidate] | None = None
     quality: dict | None = None  # quality_record against the domain's bar
     below_bar: bool = False  # the quality issues kept the face from being matched
+    shadow: shadow_mode.ShadowAgreement | None = None  # shadow mode: the comparison with the legacy file
 
     @property
     def unmatched_reason(self) -> str | None:
@@ -89,12 +91,22 @@ class FaceResult:
         return self.candidates[0] if self.candidates else None
 
     @property
-    def comparison(self) -> ExactAgreement | None:
+    def exact_agreement(self) -> ExactAgreement | None:
         """With exact search asked for, its agreement with the approximate answer."""
         if self.exact_candidates is None:
             return None
         ann, exact = [c.person.id for c in self.candidates], [c.person.id for c in self.exact_candidates]
         return ExactAgreement(**compare_person_lists(ann, exact), exact_candidates=self.exact_candidates)
+
+    @property
+    def comparison(self) -> shadow_mode.ShadowAgreement | ExactAgreement | None:
+        """The answer's ``comparison``: with the legacy file in shadow mode, else with exact search
+        when it was asked for (in shadow mode that one is ``exact_comparison``)."""
+        return self.shadow if self.shadow is not None else self.exact_agreement
+
+    @property
+    def exact_comparison(self) -> ExactAgreement | None:
+        return self.exact_agreement if self.shadow is not None else None
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,13 @@ class Recognition:
     width: int
     height: int
     faces: list[FaceResult]
+    mode: str = "pgvector"  # "dual" in shadow mode
+    answer_from: str = "pgvector"  # which side's candidates are answered: "pgvector" or "pkl"
+
+    @property
+    def shadow(self) -> shadow_mode.ShadowAgreement | None:
+        """The largest face's comparison with the legacy file (the old server compared one face)."""
+        return self.faces[0].shadow if self.faces else None
 
 
 def persons_confirmed(*, domain: Domain, person_ids: list[int]) -> dict[int, Person]:
@@ -168,7 +187,9 @@ def recognize(
     when it is within the threshold (the domain's unless one is given) and the face meets the
     domain's quality bar. A face below the bar still lists its candidates, so a client can see what
     it would have matched; ``quality_check=False`` matches it anyway (its issues are still
-    reported)."""
+    reported). In shadow mode each face is also searched in the domain's legacy DeepFace file and
+    carries the comparison, stored and counted (recognition/shadow.py); with ``answer_from=pkl``
+    its candidates and match are the file's."""
     bar = domain.quality_bar
     timer = timer or StageTimer()
     threshold = domain.effective_threshold if threshold is None else threshold
@@ -180,27 +201,79 @@ def recognize(
         max_faces=max_faces,
         timer=timer,
     )
+    shadowed = domain.shadow_enabled and bool(domain.shadow_file)
     results = []
     for face in faces:
         started = time.perf_counter()
-        candidates = search_face(face, domain=domain, threshold=threshold, top_k=top_k)
+        # In shadow mode pgvector lists at least the comparison's 5 persons; the answer keeps top_k.
+        candidates = search_face(face, domain=domain, threshold=threshold, top_k=max(top_k, shadow_mode.TOP) if shadowed else top_k)
         timer.add("search", started)
         exact_candidates = None
         if exact:
             started = time.perf_counter()
             exact_candidates = search_face(face, domain=domain, threshold=threshold, top_k=top_k, exact=True)
             timer.add("exact_search", started)
+        agreement = None
+        if shadowed:
+            started = time.perf_counter()
+            candidates, agreement = shadow_compare(face, candidates, domain=domain, threshold=threshold, top_k=top_k)
+            timer.add("shadow_search", started)
+        candidates = candidates[:top_k]
+        # Answered from the legacy file, a match is within DeepFace.find's threshold, as it was.
+        within = shadow_mode.legacy_threshold(domain) if agreement and agreement.answer_from == "pkl" else threshold
         quality = quality_record(face, bar)
         below_bar = quality_check and bool(quality and quality["issues"])
-        best = candidates[0] if candidates and candidates[0].distance <= threshold and not below_bar else None
+        best = candidates[0] if candidates and candidates[0].distance <= within and not below_bar else None
         results.append(
             FaceResult(
                 face=face, match=best, candidates=candidates, exact_candidates=exact_candidates,
-                quality=quality, below_bar=below_bar,
+                quality=quality, below_bar=below_bar, shadow=agreement,
             )
         )
     width, height = image.original_size
+    compared = [result.shadow for result in results if result.shadow is not None]
+    shadow_mode.comparisons_record(domain, compared)
+    if shadowed and (compared or not results):
+        return Recognition(width, height, results, mode="dual", answer_from=domain.shadow_answer_from)
     return Recognition(width=width, height=height, faces=results)
+
+
+def shadow_compare(
+    face: Face, candidates: list[Candidate], *, domain: Domain, threshold: float, top_k: int
+) -> tuple[list[Candidate], shadow_mode.ShadowAgreement | None]:
+    """Search the domain's legacy file for the face and compare it with pgvector's ``candidates``.
+    Returns the candidates to answer (the file's, mapped to persons, with ``answer_from=pkl``) and
+    the agreement; when the file cannot be searched, pgvector's candidates and None."""
+    legacy_threshold = shadow_mode.legacy_threshold(domain)
+    hits = shadow_mode.legacy_search(face.embedding, domain=domain, top=max(top_k, shadow_mode.TOP))
+    if hits is None:
+        return candidates, None
+    agreement = shadow_mode.agreement(
+        [(c.person.name, c.distance) for c in candidates], hits, threshold=threshold,
+        legacy_threshold=legacy_threshold, answer_from=domain.shadow_answer_from,
+    )
+    if domain.shadow_answer_from == "pkl":
+        candidates = legacy_candidates(hits[:top_k], domain=domain, threshold=legacy_threshold)
+    return candidates, agreement
+
+
+def legacy_candidates(hits: list[shadow_mode.LegacyHit], *, domain: Domain, threshold: float) -> list[Candidate]:
+    """The legacy file's persons as candidates, answered as the old server named them: the domain's
+    active person of that name when there is one, else an unsaved person of that name (``id`` null,
+    so a client sees that facerec has no such person) — the old server would have named it too."""
+    known: dict[str, Person] = {}
+    for person in Person.objects.filter(domain=domain, active=True, name__in=[hit.name for hit in hits]).order_by("-id"):
+        known[person.name] = person  # the oldest person of a name wins
+    return [
+        Candidate(
+            person=known.get(hit.name) or Person(domain=domain, name=hit.name),
+            distance=hit.distance,
+            confidence=match_confidence(hit.distance, threshold=threshold),
+            faces_matched=hit.rows_matched,
+            nearest_face_distance=hit.distance,
+        )
+        for hit in hits
+    ]
 
 
 @dataclass(frozen=True)

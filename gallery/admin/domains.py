@@ -1,7 +1,8 @@
 """Domains in the admin: a model whose weights are missing (or an alignment it cannot take) is
 refused, changing a domain's model, detector or alignment starts a switch
 (services.domain_model_switch) instead of saving the new one at once, and an action calibrates the
-threshold from the domain's own gallery (services.threshold_calibrate)."""
+threshold from the domain's own gallery (services.threshold_calibrate). Shadow mode is turned on
+only with a legacy file that services.shadow_file_check accepts, as ``manage.py shadow_mode`` does."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,6 +19,14 @@ class DomainForm(forms.ModelForm):
         model = Domain
         fields = "__all__"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "shadow_answer_from" in self.fields:  # a form posted without it keeps the default
+            self.fields["shadow_answer_from"].required = False
+
+    def clean_shadow_answer_from(self) -> str:
+        return self.cleaned_data.get("shadow_answer_from") or "pgvector"
+
     def clean(self):
         data = super().clean()
         try:
@@ -26,7 +35,22 @@ class DomainForm(forms.ModelForm):
                 check_alignment(data["model_name"], data["alignment"])
         except ModelUnavailable as exc:
             raise forms.ValidationError(str(exc)) from None
+        if data.get("shadow_enabled"):
+            self._clean_shadow(data)
         return data
+
+    def _clean_shadow(self, data: dict) -> None:
+        if not data.get("shadow_file"):
+            raise forms.ValidationError({"shadow_file": "Shadow mode needs the legacy gallery file"})
+        # Checked against the domain as this form would save it (its model and alignment).
+        model_name = data.get("model_name") or self.instance.model_name
+        domain = Domain(slug=data.get("slug") or self.instance.slug, model_name=model_name,
+                        alignment=data.get("alignment") or native_alignment(model_name))
+        try:
+            checked = services.shadow_file_check(domain=domain, path=data["shadow_file"])
+        except services.ShadowFileRefused as exc:
+            raise forms.ValidationError({"shadow_file": str(exc)}) from None
+        data["shadow_file"] = str(checked.path)
 
 
 @admin.register(Domain)

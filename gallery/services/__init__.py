@@ -19,7 +19,8 @@ each module owns one concern:
 - ``calibration``: a domain's threshold calibrated from its own gallery;
 - ``audit``: the audit trail every service above records its change in (``audit_record``), and who
   is acting (bound by the doors: API key, admin user, command, task).
-- ``clusters``: grouping unassigned faces into clusters of unknown people, and naming them.
+- ``clusters``: grouping unassigned faces into clusters of unknown people, and naming them;
+- ``shadow``: shadow mode against a legacy DeepFace gallery file, and its comparison records.
 """
 
 from gallery.services.audit import Actor, acting, actor_current, audit_purge, audit_record, command_actor
@@ -67,6 +68,14 @@ from gallery.services.photos import (
     photos_move,
     photos_upload,
 )
+from gallery.services.shadow import (
+    ShadowFile,
+    ShadowFileRefused,
+    domain_shadow_disable,
+    domain_shadow_enable,
+    shadow_comparisons_record,
+    shadow_file_check,
+)
 from gallery.services.task_records import (
     gallery_task_advance,
     gallery_task_create,
@@ -99,6 +108,8 @@ __all__ = [
     "ExternalIdTaken",
     "Orphans",
     "PhotoOutcome",
+    "ShadowFile",
+    "ShadowFileRefused",
     "UploadedPhoto",
     "api_key_create",
     "background_work_register",
@@ -111,6 +122,8 @@ __all__ = [
     "domain_model_switch",
     "domain_reembed",
     "domain_remove",
+    "domain_shadow_disable",
+    "domain_shadow_enable",
     "domain_threshold_set",
     "face_store",
     "faces_store",
@@ -143,4 +156,6 @@ __all__ = [
     "photos_move",
     "photos_remove",
     "photos_upload",
+    "shadow_comparisons_record",
+    "shadow_file_check",
 ]

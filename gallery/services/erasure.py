@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 
-from gallery.models import Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask, Person
+from gallery.models import Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask, Person, ShadowComparison
 from gallery.services.audit import audit_record
 from gallery.services.task_records import gallery_task_create
 
@@ -33,6 +33,11 @@ def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
     for person in erased:
         audit_record(action="person.delete", obj=("person", person.pk), domain=person.domain,
                      details={"erased": True, "photos": person.n_photos, "faces": person.n_faces})
+        # Shadow mode's comparison records name persons (the legacy file knows no ids): the ones
+        # naming this person go with it, on either side.
+        ShadowComparison.objects.filter(
+            Q(pgvector_top1=person.name) | Q(pkl_top1=person.name), domain_id=person.domain_id
+        ).delete()
     # Archive photos with faces given to these persons: those left without any face are pictures
     # of them alone, and go with them (files included); the others stay with their other faces.
     archive = set(FacePhoto.objects.filter(person__isnull=True, faces__person_id__in=ids).values_list("pk", flat=True))

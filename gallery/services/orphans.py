@@ -26,6 +26,7 @@ from pathlib import Path
 from django.db import transaction
 
 from gallery.models import Domain, FacePhoto
+from gallery.services.audit import audit_record
 from gallery.services.erasure import files_delete
 
 # Stored photos live under this folder of MEDIA_ROOT (gallery.models.photo_upload_to).
@@ -84,5 +85,9 @@ def orphans_remove(*, orphans: Orphans) -> tuple[int, int]:
             continue  # the file is back (uploaded again meanwhile), or marked by an earlier run
         photo.status, photo.reason = FacePhoto.Status.FAILED, reason
         photo.save(update_fields=["status", "reason"])
+        audit_record(action="photo.file_missing", obj=photo, domain=photo.domain, details={"status": photo.status})
         marked += 1
+    if deleted:
+        # Files no row names belong to no domain any more: counted, not named.
+        audit_record(action="orphans.remove", obj=None, details={"files_deleted": deleted})
     return deleted, marked

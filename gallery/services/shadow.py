@@ -11,6 +11,7 @@ from django.db import transaction
 from faces.models_zoo import DEEPFACE
 from gallery.models import Domain, ShadowComparison
 from gallery.pkl_import import PklError, Record, names_from_file, records_check, records_load
+from gallery.services.audit import audit_record
 
 ANSWER_FROM = ("pgvector", "pkl")
 
@@ -56,6 +57,7 @@ def _check_fits(domain: Domain, path: Path, records: list[Record]) -> None:
         )
 
 
+@transaction.atomic
 def domain_shadow_enable(*, domain: Domain, path: str | Path, answer_from: str = "pgvector") -> ShadowFile:
     """Turn shadow mode on with ``path`` (checked first: a refused file leaves the domain unchanged)."""
     if answer_from not in ANSWER_FROM:
@@ -63,13 +65,18 @@ def domain_shadow_enable(*, domain: Domain, path: str | Path, answer_from: str =
     checked = shadow_file_check(domain=domain, path=path)
     domain.shadow_file, domain.shadow_enabled, domain.shadow_answer_from = str(checked.path), True, answer_from
     domain.save(update_fields=["shadow_file", "shadow_enabled", "shadow_answer_from"])
+    # The file's path is an operator's setting, not a picture of anyone: recorded.
+    audit_record(action="shadow.enable", obj=domain, domain=domain,
+                 details={"file": str(checked.path), "answer_from": answer_from})
     return checked
 
 
+@transaction.atomic
 def domain_shadow_disable(*, domain: Domain) -> Domain:
     """Turn shadow mode off: pgvector answers alone. The file's path and the comparisons are kept."""
     domain.shadow_enabled, domain.shadow_answer_from = False, "pgvector"
     domain.save(update_fields=["shadow_enabled", "shadow_answer_from"])
+    audit_record(action="shadow.disable", obj=domain, domain=domain, details={})
     return domain
 
 

@@ -292,3 +292,22 @@ def test_dual_answers_match_the_published_schema(imported, alice, deepface_pkl, 
     assert v1["faces"][0]["match"]["person"]["id"] is None and legacy["mode"] == "dual"
     _validator(schema, "RecognizeResponse").validate(v1)
     _validator(schema, "LegacyResponse").validate(legacy)
+
+
+def test_erasing_a_person_erases_the_comparisons_naming_them_and_the_switch_is_audited(
+    imported, alice, deepface_pkl, django_capture_on_commit_callbacks
+):
+    from gallery.models import AuditEvent
+
+    shadow_mode("--domain", "alpha", "--file", str(deepface_pkl))
+    legacy_recognize(alice, "img4.jpg")  # Angelina, both sides
+    legacy_recognize(alice, "img17.jpg")  # Other
+    assert set(ShadowComparison.objects.values_list("pgvector_top1", flat=True)) == {"Angelina", "Other"}
+    angelina = Person.objects.get(domain=imported, name="Angelina")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert alice.client.delete(f"/api/v1/domains/alpha/persons/{angelina.pk}").status_code == 204
+
+    assert list(ShadowComparison.objects.values_list("pgvector_top1", "pkl_top1")) == [("Other", "Other")]
+    switched = AuditEvent.objects.get(action="shadow.enable")
+    assert (switched.actor_kind, switched.actor_name, switched.domain_slug) == ("command", "shadow_mode", "alpha")

@@ -1,12 +1,13 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import Count
 
 from gallery import services
+from gallery.management.base import GalleryCommand
 from gallery.models import Domain, FaceEmbedding, FacePhoto
 from gallery.services.orphans import ORPHAN_GRACE_S
 
 
-class Command(BaseCommand):
+class Command(GalleryCommand):
     help = (
         "Persons, photos (by status) and face embeddings per domain and model, and the orphans: photo "
         "files in MEDIA_ROOT that no photo names, and photos whose file is missing (gallery/services/orphans.py)."

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from gallery import services
+from gallery.management.base import GalleryCommand
 from gallery.models import Domain
 
 
-class Command(BaseCommand):
+class Command(GalleryCommand):
     help = (
         "Shadow mode: every recognize of the domain also searches its legacy DeepFace gallery file (a "
         "representations_*.pkl, ds_model_*.pkl or ds_model_*.npz) the way DeepFace.find did, answers with "

@@ -123,7 +123,7 @@ def test_a_domain_changed_in_the_admin_records_the_change_and_its_switch_as_the_
 ):
     form = {"slug": "alpha", "name": "Alpha", "model_name": "Dlib", "detector": "opencv", "threshold": "0.3",
             "alignment": alpha.alignment, "active": "on", "min_face_size": alpha.min_face_size,
-            "min_sharpness": alpha.min_sharpness, "max_yaw": alpha.max_yaw}
+            "min_sharpness": alpha.min_sharpness, "max_yaw": alpha.max_yaw, "shadow_answer_from": "pgvector"}
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(f"/admin/gallery/domain/{alpha.pk}/change/", form)
 

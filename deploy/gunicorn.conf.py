@@ -58,9 +58,11 @@ def on_starting(server):
 
 
 def post_fork(server, worker):
-    from facerec.warmup import warm_models
+    from facerec.warmup import malloc_trim, malloc_tune, warm_models
 
+    malloc_tune()  # before the models' buffers are allocated: see facerec/warmup.py
     warmed = warm_models()
+    malloc_trim()
     server.log.info("worker %s: face models warmed: %s", worker.pid, ", ".join("/".join(p) for p in warmed) or "none")
 
 

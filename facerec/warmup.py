@@ -51,7 +51,8 @@ def malloc_trim() -> None:
 
 def warm_models() -> list[tuple[str, str]]:
     """Build the default model and those of all active domains, and run each once on a blank
-    image so that lazy initialisation (memory pools, first-call costs) happens now."""
+    image so that lazy initialisation (memory pools, first-call costs) happens now (the recognizer
+    only where its first call costs more than later ones)."""
     import django
 
     django.setup()
@@ -75,7 +76,10 @@ def warm_models() -> list[tuple[str, str]]:
             logger.error("model %s/%s not warmed: %s", model_name, detector, exc)
             continue
         pipeline.faces(np.zeros((160, 160, 3), dtype=np.uint8))
-        blank = np.zeros((1, *pipeline.recognizer.input_shape[::-1], 3), dtype=np.float32)
-        pipeline.recognizer.forward(blank)
+        # A forward pass where the first one pays for lazy initialisation (TensorFlow's graph and
+        # memory pools); dlib's ResNet has none, so its workers are ready one forward pass sooner.
+        if getattr(pipeline.recognizer, "first_call_cost", True):
+            blank = np.zeros((1, *pipeline.recognizer.input_shape[::-1], 3), dtype=np.float32)
+            pipeline.recognizer.forward(blank)
         warmed.append((model_name, detector))
     return warmed

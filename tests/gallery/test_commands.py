@@ -35,3 +35,14 @@ def test_facerec_models_lists_models_detectors_and_domains(alpha):
     assert "model    Dlib" in out and "usable" in out
     assert "missing arcface_weights.h5" in out
     assert "domain   alpha         Dlib/dlib" in out
+
+
+def test_models_install_saves_dlibs_detector_for_the_workers(settings, tmp_path):
+    """`make run` installs the weights and dlib's detector in dlib's format, so that no worker pays
+    dlib's ~1 s build of it at start-up (faces.dlib_models.frontal_face_detector)."""
+    from faces.dlib_models import detector_path
+
+    settings.DEEPFACE_HOME = tmp_path
+    call_command("facerec_models", "--install", verbosity=0)
+
+    assert detector_path().is_file() and detector_path().parent == tmp_path / ".deepface" / "weights"

@@ -13,7 +13,7 @@ LOG_LEVEL, LOG_FORMAT, PROMETHEUS_MULTIPROC_DIR.
 import os
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-# Each worker holds its own copy of the model (~165 MB RSS in all when every domain is Dlib, which
+# Each worker holds its own copy of the model (~152 MB RSS in all when every domain is Dlib, which
 # imports no TensorFlow; ~1 GB with TensorFlow models) and a recognize keeps one core busy: one
 # worker per core (`make bench`'s throughput row measures 1, 2 and 4 clients against this default).
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -58,9 +58,11 @@ def on_starting(server):
 
 
 def post_fork(server, worker):
-    from facerec.warmup import warm_models
+    from facerec.warmup import malloc_trim, malloc_tune, warm_models
 
+    malloc_tune()  # see facerec/warmup.py
     warmed = warm_models()
+    malloc_trim()  # the start-up's freed memory (imports, model loading) back to the kernel
     server.log.info("worker %s: face models warmed: %s", worker.pid, ", ".join("/".join(p) for p in warmed) or "none")
 
 

@@ -62,14 +62,35 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from facerec.celery import app
-
+    url = settings.CELERY_BROKER_URL
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+        if url.startswith(_REDIS_SCHEMES):
+            _ping_redis(url)
+        else:
+            from facerec.celery import app
+
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:  # noqa: BLE001
         return f"broker unavailable: {exc.__class__.__name__}: {exc}"
     return None
+
+
+# A Redis/Valkey broker (the deployed one) is pinged with redis-py, which the cache loads anyway,
+# not through Celery: a web worker's probe must not pull Celery and kombu (~10 MB) into it.
+_REDIS_SCHEMES = ("redis://", "rediss://", "redis+socket://")
+
+
+def _ping_redis(url: str) -> None:
+    import redis
+
+    if url.startswith("redis+socket://"):  # kombu's name for a Unix socket
+        url = "unix://" + url.removeprefix("redis+socket://")
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.ping()
+    finally:
+        client.close()
 
 
 def _check_model() -> str | None:

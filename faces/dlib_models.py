@@ -10,7 +10,10 @@ ones DeepFace computes (tests/faces/test_dlib_models.py compares them on the tes
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +23,50 @@ from faces.models_zoo import ModelUnavailable, weights_dir
 RESNET_WEIGHTS = "dlib_face_recognition_resnet_model_v1.dat"
 # DeepFace runs the HOG detector with one upsampling step: faces down to ~40 px instead of ~80.
 UPSAMPLE = 1
+
+logger = logging.getLogger(__name__)
+
+
+def detector_path() -> Path:
+    """Where dlib's frontal face detector is kept in dlib's own format (per dlib version)."""
+    import dlib
+
+    return weights_dir() / f"dlib_frontal_face_detector-{dlib.__version__}.svm"
+
+
+def frontal_face_detector():
+    """dlib's HOG frontal face detector, the same object as ``dlib.get_frontal_face_detector()``.
+
+    dlib builds that one from a string compiled into the library, which costs ~1 s of CPU in every
+    process (most of a Dlib worker's start-up); saved once with dlib's own serialization (150 KB
+    next to the other weights, written by ``manage.py facerec_models --install`` or by the first
+    process), it loads in milliseconds and detects exactly the same (tests/faces/test_dlib_models.py)."""
+    import dlib
+
+    path = detector_path()
+    if path.is_file():
+        try:
+            return dlib.fhog_object_detector(str(path))
+        except RuntimeError:  # unreadable: rebuilt and written again below
+            logger.warning("could not load %s; rebuilding the detector", path, exc_info=True)
+    detector = dlib.get_frontal_face_detector()
+    save_detector(detector, path)
+    return detector
+
+
+def save_detector(detector, path: Path) -> bool:
+    """Write ``detector`` to ``path`` atomically (other processes load it meanwhile); False where the
+    weights folder is read-only, which only costs each process the slower build."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        detector.save(str(partial))
+        os.replace(partial, path)
+    except (OSError, RuntimeError):
+        logger.info("could not write %s; the detector is built in each process", path, exc_info=True)
+        partial.unlink(missing_ok=True)
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -39,9 +86,7 @@ class DlibHogDetector:
     """dlib's frontal face detector (HOG), with the eyes from the 5-point shape predictor."""
 
     def __init__(self) -> None:
-        import dlib
-
-        self.detector = dlib.get_frontal_face_detector()
+        self.detector = frontal_face_detector()
         self.predictor = shape_predictor()  # the one the chips use: loaded once per process
 
     def detect_faces(self, img: np.ndarray) -> list[FaceArea]:
@@ -76,6 +121,9 @@ class DlibResNet:
     model_name = "Dlib"
     input_shape = (150, 150)
     output_shape = 128
+    # dlib's first forward pass costs what any later one does (0.157, 0.154, 0.151 s of CPU for the
+    # first three on this machine): nothing for a warm-up pass to pay in advance (facerec/warmup.py).
+    first_call_cost = False
 
     def __init__(self) -> None:
         import dlib

@@ -18,6 +18,10 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+# The configured app, made current before any task below is enqueued: the project package no
+# longer imports it eagerly (a web worker that only answers recognize never loads Celery), and
+# without it a shared task would be sent through Celery's unconfigured default app.
+import facerec.celery  # noqa: F401
 from gallery.services.tasks import REGISTRY, BackgroundWork, gallery_task_run
 
 _RETRY = {

@@ -3,6 +3,8 @@ clients compute, on every test photo and both alignments: a Dlib domain's vector
 when DeepFace left the Dlib path. This test imports DeepFace on purpose (it is the reference); the
 process-level check that serving Dlib domains does not is tests/recognition/test_light_worker.py."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,45 @@ def test_dlib_domains_build_no_deepface_client():
 
     assert type(pipeline.detector).__module__ == "faces.dlib_models"
     assert type(pipeline.recognizer).__module__ == "faces.dlib_models"
+
+
+def _detections(detector, image: np.ndarray) -> list:
+    boxes, scores, indices = detector.run(image, 1, -0.5)  # below the threshold too: every candidate
+    return [((b.left(), b.top(), b.right(), b.bottom()), s, i) for b, s, i in zip(boxes, scores, indices, strict=True)]
+
+
+def test_saved_detector_is_dlibs_own_and_is_loaded_instead_of_rebuilt(settings, tmp_path, monkeypatch):
+    """dlib's frontal face detector, kept in dlib's format under the weights folder, detects exactly
+    what ``dlib.get_frontal_face_detector()`` does (boxes, scores, sub-detectors), and a process that
+    finds the file loads it instead of paying dlib's ~1 s build."""
+    import dlib
+
+    from faces import dlib_models
+
+    settings.DEEPFACE_HOME = tmp_path
+    built = dlib.get_frontal_face_detector()
+    first = dlib_models.frontal_face_detector()  # no file yet: built, and saved for the next process
+    assert dlib_models.detector_path().is_file()
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: pytest.fail("rebuilt despite the saved file"))
+    loaded = dlib_models.frontal_face_detector()
+
+    for image in _photos():
+        expected = _detections(built, image)
+        assert _detections(first, image) == expected
+        assert _detections(loaded, image) == expected
+
+
+def test_detector_is_built_where_the_weights_folder_is_read_only(settings, tmp_path):
+    from faces import dlib_models
+
+    folder = tmp_path / ".deepface" / "weights"
+    folder.mkdir(parents=True)
+    folder.chmod(0o555)
+    settings.DEEPFACE_HOME = tmp_path
+    try:
+        detector = dlib_models.frontal_face_detector()
+    finally:
+        folder.chmod(0o755)
+    if os.geteuid() != 0:  # root writes anyway
+        assert not dlib_models.detector_path().exists()
+    assert detector.run(np.zeros((80, 80, 3), dtype=np.uint8), 0)[0] is not None

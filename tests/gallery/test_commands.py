@@ -84,3 +84,14 @@ def test_gallery_stats_counts_orphans_and_removes_them(alpha, beta, media_root):
     assert "marked 0 photo(s)" in run("gallery_stats", "--remove-orphans")  # already marked: nothing to do
     assert "orphans: 0 file(s) without a row (+1 recent)" in run("gallery_stats", "--grace", "3600")
     assert "orphans: 1 file(s) without a row (+0 recent)" in run("gallery_stats", "--grace", "0")
+
+
+def test_models_install_saves_dlibs_detector_for_the_workers(settings, tmp_path):
+    """`make run` installs the weights and dlib's detector in dlib's format, so that no worker pays
+    dlib's ~1 s build of it at start-up (faces.dlib_models.frontal_face_detector)."""
+    from faces.dlib_models import detector_path
+
+    settings.DEEPFACE_HOME = tmp_path
+    call_command("facerec_models", "--install", verbosity=0)
+
+    assert detector_path().is_file() and detector_path().parent == tmp_path / ".deepface" / "weights"

@@ -34,16 +34,14 @@ def test_readyz_is_ready_with_database_broker_and_model(db, client):
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok", "model": "ok"}}
 
 
-def test_readyz_is_503_naming_the_failing_check(db, client, tmp_path):
-    from facerec.celery import app
-
+def test_readyz_is_503_naming_the_failing_check(db, client, tmp_path, settings):
     # A broker that is really unreachable: a Unix socket nobody listens on.
-    saved = app.conf.broker_url
-    app.conf.broker_url = f"redis+socket://{tmp_path}/nobody-listens.sock"
+    saved = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = f"redis+socket://{tmp_path}/nobody-listens.sock"
     try:
         response = client.get("/readyz")
     finally:
-        app.conf.broker_url = saved
+        settings.CELERY_BROKER_URL = saved
 
     assert response.status_code == 503
     body = response.json()

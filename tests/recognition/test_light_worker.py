@@ -53,3 +53,54 @@ def test_dlib_only_process_serves_recognize_without_deepface_or_tensorflow(trans
     assert result["answers"] == {"alpha": ["Angelina"], "beta": ["Angelina"]}
     assert ["Dlib", "dlib"] in result["warmed"]
     assert result["heavy_modules"] == []
+
+
+SERVE_THEN_WRITE = """
+import json, sys
+import django
+
+django.setup()
+from django.conf import settings
+from django.test import Client
+
+from facerec.warmup import warm_models
+
+key, photo, person_id = sys.argv[1], sys.argv[2], int(sys.argv[3])
+warm_models()
+client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+for probe in ("/readyz", "/healthz"):
+    assert client.get(probe).status_code == 200, probe
+with open(photo, "rb") as image:
+    response = client.post("/api/v1/recognize", {"image": image})
+assert response.status_code == 200, response.content
+celery_after_recognize = sorted({name.split(".")[0] for name in sys.modules} & {"celery", "kombu"})
+
+# A gallery write still enqueues its task, through the configured app, once its transaction commits.
+with open(photo, "rb") as image:
+    response = client.post(f"/api/v1/domains/alpha/persons/{person_id}/images", {"image": image})
+assert response.status_code == 202, response.content
+(task_id,) = response.json()["tasks"]
+from facerec.celery import app
+
+with app.connection_for_read() as conn:
+    queue = conn.SimpleQueue(f"{settings.FACEREC_QUEUE_PREFIX}interactive", no_ack=True)
+    message = queue.get(timeout=10)
+    queue.close()
+print(json.dumps({"celery_after_recognize": celery_after_recognize, "queued_task": task_id,
+                  "message": {"id": message.headers["id"], "task": message.headers["task"]}}))
+"""
+
+
+def test_recognize_loads_no_celery_while_a_gallery_write_still_enqueues(transactional_db, alpha, alice):
+    """A web worker that answers probes and recognize requests never imports Celery (~7 MB per
+    worker); the first enqueue loads the configured app and the task reaches its queue on the broker."""
+    person = add_photos(alpha, "Angelina", "img1.jpg")
+    args = [alice.key, str(FACES / "img4.jpg"), str(person.pk)]
+
+    done = subprocess.run([sys.executable, "-c", SERVE_THEN_WRITE, *args], cwd=ROOT, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["celery_after_recognize"] == []
+    assert result["message"] == {"id": result["queued_task"], "task": "gallery.embed_photo"}

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 
+from faces.dlib_models import detector_path, frontal_face_detector
 from faces.models_zoo import (
     DETECTOR_WEIGHTS,
     MODEL_DIMENSIONS,
@@ -26,6 +27,9 @@ class Command(BaseCommand):
     def handle(self, *args, install, verbosity, **options):
         if install:
             placed = install_bundled_weights()
+            if not detector_path().is_file():  # so that no worker pays dlib's ~1 s detector build
+                frontal_face_detector()
+                placed.append(detector_path())
             if placed or verbosity > 0:
                 self.stdout.write(f"weights in {weights_dir()}: {len(placed)} file(s) placed")
         if verbosity == 0:  # `make run` / `make test`: only what changed, not the whole list

@@ -56,6 +56,9 @@ def targets(results: dict) -> list[dict]:
         if row["n_per_domain"] == 30_000:
             check(f"search p50_ms {row['domain']}", row["p50_ms"], "<= 5 ms", row["p50_ms"] <= 5)
         check(f"search recall_at_10 {row['domain']}", row["recall_at_10"], ">= 0.99", row["recall_at_10"] >= 0.99)
+    if "floor" in results:
+        f = results["floor"]
+        check("floor (detect + embed) / dlib-bin's", f["ratio_to_baseline"], "<= 0.6", f["ratio_to_baseline"] <= 0.6)
     if "ingest" in results:
         i = results["ingest"]
         check("ingest.scaling", i["scaling"], ">= 1.6", i["scaling"] >= 1.6)
@@ -89,7 +92,7 @@ def markdown(results: dict) -> str:
         lines += ["", f"{results['search'][0]['domains']} domains, {results['search'][0]['table_faces']:,} faces of two "
                   "models in one table. recall@10 = share of the exact 10 nearest faces that ANN returns; same answer = "
                   "share of queries matched to the same person (or unknown) both ways."]
-    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "ingest"):
+    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "ingest", "floor"):
         if section in results:
             lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ next to its baseline: recognize over HTTP vs the bare detector + recognizer, Dee
 recognize over the same 30k faces, ANN vs exact search on the same domains, 2 ingest workers vs 1
 process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k.
 
-    python -m bench.run [--quick] [--fresh] [--only search,recognize,find,ingest]
+    python -m bench.run [--quick] [--fresh] [--only search,recognize,find,ingest,floor]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bench.report import machine, markdown, targets
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
 SMALL_PHOTO = ROOT / "tests" / "data" / "faces" / "img1.jpg"  # one face, 473x640
-SECTIONS = ("search", "recognize", "find", "ingest")
+SECTIONS = ("search", "recognize", "find", "ingest", "floor")
 
 
 def log(message: str) -> None:
@@ -270,6 +270,15 @@ def main() -> None:
     if "ingest" in only:
         log("ingest: 2 workers vs 1 process")
         results["ingest"] = bench_ingest(variants=1 if args.quick else 3)
+
+    if "floor" in only:
+        from bench.floor import compare_builds
+
+        log("floor: dlib's detector and ResNet, this install's dlib vs the dlib-bin wheel")
+        results["floor"] = compare_builds(PHOTO, rounds=10 if args.quick else 30)
+        f = results["floor"]
+        log(f"  detect {f['detect_ms']} ms, embed {f['embed_ms']} ms; "
+            f"dlib-bin: {f['baseline_detect_ms']} and {f['baseline_embed_ms']} ms")
 
     results["machine"] = machine()
     results["when"] = datetime.now(UTC).isoformat(timespec="seconds")

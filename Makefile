@@ -10,8 +10,9 @@ install: $(STAMP)
 
 # dlib built against OpenBLAS in place of the dlib-bin wheel (deploy/build_dlib.py, issue 14): the
 # ResNet ~5x faster, the same detections and vectors. Compiled once per machine and cached in
-# ~/.cache/facerec (FACEREC_CACHE=...); a failed build keeps dlib-bin. DLIB=bin skips it.
-DLIB ?= blas
+# ~/.cache/facerec (FACEREC_CACHE=...); a failed build keeps dlib-bin. Opt-in (DLIB=blas) until its
+# HOG detector is as fast as dlib-bin's: measured 2x slower (issue 14).
+DLIB ?= bin
 
 $(STAMP): requirements.txt constraints.txt deploy/build_dlib.py
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found (set PYTHON=...)"; exit 1; }

@@ -59,3 +59,110 @@ class Floor:
         target = self.recognizer.input_shape
         face = preprocessing.resize_image(img=face / 255, target_size=(target[1], target[0]))
         self.recognizer.forward(preprocessing.normalize_input(img=face, normalization="base"))
+
+
+# --- floor.*: dlib's two halves, this install's dlib against the dlib-bin wheel, in one run -----
+
+BASELINE_WHEEL = "dlib-bin==20.0.1.post1"  # today's build: AVX, no BLAS
+
+
+def baseline_dlib(root) -> str:
+    """A folder holding the dlib-bin wheel, put first on sys.path of the baseline's process."""
+    import subprocess
+    import sys
+
+    target = root / "var" / "bench" / "dlib-bin"
+    if not (target / "dlib" / "__init__.py").is_file():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), BASELINE_WHEEL],
+            check=True,
+        )
+    return str(target)
+
+
+def dlib_halves(image_path, *, rounds: int, dlib_path: str | None = None) -> dict:
+    """p50 milliseconds of dlib's HOG detector (one upsampling step, as the ``dlib`` detector runs it)
+    and of the ResNet on the largest face's chip, in a fresh process whose ``dlib`` is the one
+    installed, or the one in ``dlib_path``."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from bench.env import ROOT
+
+    env = dict(os.environ)
+    if dlib_path:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (dlib_path, str(ROOT), env.get("PYTHONPATH")) if p)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.floor", str(image_path), str(rounds)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def compare_builds(image_path, *, rounds: int) -> dict:
+    """``floor.*`` of bench/results/latest.json: this install's dlib next to the dlib-bin wheel."""
+    from bench.env import ROOT
+
+    baseline = dlib_halves(image_path, rounds=rounds, dlib_path=baseline_dlib(ROOT))
+    ours = dlib_halves(image_path, rounds=rounds)
+    ours_sum = ours["detect_ms"] + ours["embed_ms"]
+    baseline_sum = baseline["detect_ms"] + baseline["embed_ms"]
+    return {
+        "detect_ms": ours["detect_ms"],
+        "embed_ms": ours["embed_ms"],
+        "baseline_detect_ms": baseline["detect_ms"],
+        "baseline_embed_ms": baseline["embed_ms"],
+        "ratio_to_baseline": round(ours_sum / baseline_sum, 3),
+        "blas": ours["blas"],
+        "baseline_blas": baseline["blas"],
+        "dlib": ours["dlib"],
+        "rounds": rounds,
+        "image": f"{image_path.name} at {ours['size']}, HOG with 1 upsampling step; embed: one 150 px chip",
+    }
+
+
+def _measure(image_path: str, rounds: int) -> dict:
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facerec.settings")
+    import django
+
+    django.setup()
+    import dlib
+
+    from faces.alignment import CHIP_PADDING, CHIP_SIZE, shape_predictor
+    from faces.images import decode_image
+    from faces.models_zoo import weights_dir
+
+    with open(image_path, "rb") as handle:
+        rgb = np.ascontiguousarray(decode_image(handle.read()).rgb)
+    detector = dlib.get_frontal_face_detector()
+    resnet = dlib.face_recognition_model_v1(str(weights_dir() / "dlib_face_recognition_resnet_model_v1.dat"))
+    face = max(detector(rgb, 1), key=lambda r: r.area())
+    chip = dlib.get_face_chip(rgb, shape_predictor()(rgb, face), size=CHIP_SIZE, padding=CHIP_PADDING)
+    detect, embed = [], []
+    for i in range(rounds + 2):  # two warm-up rounds
+        started = time.perf_counter()
+        detector(rgb, 1)
+        middle = time.perf_counter()
+        resnet.compute_face_descriptor([chip])
+        ended = time.perf_counter()
+        if i >= 2:
+            detect.append((middle - started) * 1000)
+            embed.append((ended - middle) * 1000)
+    return {
+        "detect_ms": round(float(np.median(detect)), 2),
+        "embed_ms": round(float(np.median(embed)), 2),
+        "blas": bool(dlib.DLIB_USE_BLAS),
+        "dlib": dlib.__file__,
+        "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(_measure(sys.argv[1], int(sys.argv[2]))))

@@ -65,6 +65,9 @@ def targets(results: dict) -> list[dict]:
         if row["n_per_domain"] == 30_000:
             check(f"search p50_ms {row['domain']}", row["p50_ms"], "<= 5 ms", row["p50_ms"] <= 5)
         check(f"search recall_at_10 {row['domain']}", row["recall_at_10"], ">= 0.99", row["recall_at_10"] >= 0.99)
+    if "floor" in results:
+        f = results["floor"]
+        check("floor (detect + embed) / dlib-bin's", f["ratio_to_baseline"], "<= 0.6", f["ratio_to_baseline"] <= 0.6)
     if "ingest" in results:
         i = results["ingest"]
         check("ingest.scaling", i["scaling"], ">= 1.6", i["scaling"] >= 1.6)
@@ -116,7 +119,7 @@ def markdown(results: dict) -> str:
         lines += [f"| {r['clients']} | {r['req_per_s']} | {r['capacity_req_per_s']} | {r['efficiency']} | {r['workers']} |"
                   for r in results["throughput"]]
         lines += ["", "capacity = cores x 1000 / the floor's p50 (bench/floor.py, same run)."]
-    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "shadow", "ingest"):
+    for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "shadow", "ingest", "floor"):
         if section in results:
             lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]
     return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ recognize over the same 30k faces, ANN vs exact search on the same domains, 2 in
 process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k,
 recognize with shadow mode on vs off over a 30k-row pickle.
 
-    python -m bench.run [--quick] [--fresh] [--only search,recognize,throughput,find,shadow,ingest]
+    python -m bench.run [--quick] [--fresh] [--only search,recognize,throughput,find,shadow,ingest,floor]
 
 Exits 1 when any target is missed (bench/report.py ``targets``), 0 when all hold.
 """
@@ -28,7 +28,7 @@ from bench.report import exit_status, machine, markdown, missed, targets
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
 SMALL_PHOTO = ROOT / "tests" / "data" / "faces" / "img1.jpg"  # one face, 473x640
-SECTIONS = ("search", "recognize", "throughput", "find", "shadow", "ingest")
+SECTIONS = ("search", "recognize", "throughput", "find", "shadow", "ingest", "floor")
 
 
 def log(message: str) -> None:
@@ -321,6 +321,15 @@ def main() -> None:
     if "ingest" in only:
         log("ingest: 2 workers vs 1 process")
         results["ingest"] = bench_ingest(variants=1 if args.quick else 3)
+
+    if "floor" in only:
+        from bench.floor import compare_builds
+
+        log("floor: dlib's detector and ResNet, this install's dlib vs the dlib-bin wheel")
+        results["floor"] = compare_builds(PHOTO, rounds=10 if args.quick else 30)
+        f = results["floor"]
+        log(f"  detect {f['detect_ms']} ms, embed {f['embed_ms']} ms; "
+            f"dlib-bin: {f['baseline_detect_ms']} and {f['baseline_embed_ms']} ms")
 
     results["machine"] = machine()
     results["when"] = datetime.now(UTC).isoformat(timespec="seconds")

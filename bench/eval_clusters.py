@@ -15,7 +15,6 @@ import argparse
 import os
 import sys
 from collections import Counter
-from itertools import combinations
 from pathlib import Path
 
 EVAL_DEV = Path("/work/shared/faces/eval-dev/identities")
@@ -23,14 +22,16 @@ EVAL_DEV = Path("/work/shared/faces/eval-dev/identities")
 
 def pairwise_scores(truth: dict[int, str], clusters: dict[int, int | None]) -> tuple[float, float]:
     """(precision, recall) of ``clusters`` (face -> cluster, None for none) against ``truth``
-    (face -> person). A face outside every cluster is with nobody."""
-    together = same = both = 0
-    for a, b in combinations(sorted(truth), 2):
-        clustered = clusters.get(a) is not None and clusters.get(a) == clusters.get(b)
-        one_person = truth[a] == truth[b]
-        together += clustered
-        same += one_person
-        both += clustered and one_person
+    (face -> person). A face outside every cluster is with nobody. Pairs are counted, not listed
+    (C(n, 2) per cluster, person and (cluster, person) cell), so 100k faces take a second."""
+
+    def pairs(counter: Counter) -> int:
+        return sum(n * (n - 1) // 2 for n in counter.values())
+
+    faces = [face for face in truth if clusters.get(face) is not None]
+    together = pairs(Counter(clusters[face] for face in faces))
+    same = pairs(Counter(truth.values()))
+    both = pairs(Counter((clusters[face], truth[face]) for face in faces))
     return (both / together if together else 1.0), (both / same if same else 1.0)
 
 

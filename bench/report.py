@@ -68,6 +68,11 @@ def targets(results: dict) -> list[dict]:
     if "floor" in results:
         f = results["floor"]
         check("floor (detect + embed) / dlib-bin's", f["ratio_to_baseline"], "<= 0.6", f["ratio_to_baseline"] <= 0.6)
+    if "archives" in results:
+        a = results["archives"]["search"]
+        recall = a["with_10x_unassigned"]["recall_at_10"]
+        check("archives.search recall_at_10 with 10x unassigned", recall, ">= 0.99", recall >= 0.99)
+        check("archives.search p50 ratio with/without 10x unassigned", a["p50_ratio"], "<= 1.2", a["p50_ratio"] <= 1.2)
     if "ingest" in results:
         i = results["ingest"]
         check("ingest.scaling", i["scaling"], ">= 1.6", i["scaling"] >= 1.6)
@@ -119,6 +124,20 @@ def markdown(results: dict) -> str:
         lines += [f"| {r['clients']} | {r['req_per_s']} | {r['capacity_req_per_s']} | {r['efficiency']} | {r['workers']} |"
                   for r in results["throughput"]]
         lines += ["", "capacity = cores x 1000 / the floor's p50 (bench/floor.py, same run)."]
+    if results.get("archives"):
+        c, a = results["archives"]["clustering"], results["archives"]["search"]
+        lines += ["", "## Archives (unassigned faces)", "",
+                  "| clustering faces | identities | seconds | faces/s | clusters | pairwise precision | pairwise recall |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {c['faces']:,} | {c['identities']:,} | {c['seconds']} | {c['faces_per_s']} | {c['clusters']:,} | "
+                  f"{c['pairwise_precision']} | {c['pairwise_recall']} |",
+                  "", "| persons' search | assigned faces | unassigned faces | p50 ms | recall@10 |", "|---|---|---|---|---|"]
+        for label in ("without", "with_10x_unassigned"):
+            row = a[label]
+            lines.append(f"| {label} | {a['assigned_faces']:,} | {a['unassigned_faces'] if label != 'without' else 0:,} | "
+                         f"{row['p50_ms']} | {row['recall_at_10']} |")
+        lines += ["", f"p50 ratio with/without: {a['p50_ratio']}. Synthetic clustered vectors (bench/synthetic.py); "
+                  "recall@10 against exact search of the same domain."]
     for section in ("recognize", "cold_start", "rss_mb", "deepface_find", "shadow", "ingest", "floor"):
         if section in results:
             lines += ["", f"## {section}", "", "```json", json.dumps(results[section], indent=2), "```"]

@@ -4,9 +4,11 @@ Writes bench/results/latest.json and bench/results/latest.md. Every figure is ta
 next to its baseline: recognize over HTTP vs the bare detector + recognizer, DeepFace.find vs our
 recognize over the same 30k faces, ANN vs exact search on the same domains, 2 ingest workers vs 1
 process, the first request vs warm ones, RSS after 1,000 requests vs idle and at 300k vs 30k,
-recognize with shadow mode on vs off over a 30k-row pickle.
+recognize with shadow mode on vs off over a 30k-row pickle, a person's search with vs without ten
+times as many unassigned (archive) faces, and clustering throughput and quality on synthetic
+identities.
 
-    python -m bench.run [--quick] [--fresh] [--only search,recognize,throughput,find,shadow,ingest,floor]
+    python -m bench.run [--quick] [--fresh] [--only search,recognize,throughput,find,shadow,ingest,floor,archives]
 
 Exits 1 when any target is missed (bench/report.py ``targets``), 0 when all hold.
 """
@@ -27,8 +29,13 @@ from bench.report import exit_status, machine, markdown, missed, targets
 
 RESULTS = ROOT / "bench" / "results"
 PHOTO = ROOT / "bench" / "data" / "photo_1600.jpg"  # one face, 1600x1073, as a client sends it
+# Not the issue's 100k/10k: on 2 cores clustering attached 10,000 synthetic faces in ~6 min
+# (<= 27 faces/s, one short transaction per face) and its merge pass ran 1.5+ min more, so 100k
+# would take over an hour. The full run's N is about what finishes in ~5 minutes.
+ARCHIVE_CLUSTER_FULL = 5_000
+ARCHIVE_CLUSTER_QUICK = 1_000
 SMALL_PHOTO = ROOT / "tests" / "data" / "faces" / "img1.jpg"  # one face, 473x640
-SECTIONS = ("search", "recognize", "throughput", "find", "shadow", "ingest", "floor")
+SECTIONS = ("search", "recognize", "throughput", "find", "shadow", "ingest", "floor", "archives")
 
 
 def log(message: str) -> None:
@@ -330,6 +337,16 @@ def main() -> None:
         f = results["floor"]
         log(f"  detect {f['detect_ms']} ms, embed {f['embed_ms']} ms; "
             f"dlib-bin: {f['baseline_detect_ms']} and {f['baseline_embed_ms']} ms")
+    if "archives" in only:
+        from bench.unassigned_scale import archive_search, cluster_throughput
+
+        n_cluster = ARCHIVE_CLUSTER_QUICK if args.quick else ARCHIVE_CLUSTER_FULL
+        n_search = 3_000 if args.quick else 30_000
+        log(f"archives: clustering {n_cluster:,} unassigned faces; search at {n_search:,} with 10x unassigned")
+        results["archives"] = {
+            "clustering": cluster_throughput(n_cluster, log=log),
+            "search": archive_search(n_search, queries=50 if args.quick else 200, log=log),
+        }
 
     results["machine"] = machine()
     results["when"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,10 +1,15 @@
-"""A person's search with and without ten times as many unassigned faces in its domain.
+"""Archives at scale: a person's search with and without ten times as many unassigned faces in its
+domain, and clustering throughput (``make bench``'s ``archives`` section, bench/run.py).
 
 ``python -m bench.unassigned_scale [--faces N] [--queries Q]`` loads the same synthetic gallery of
 N assigned faces (clustered, 128-d) into two domains, adds 10 N unassigned faces (archive faces of
 other people) to the second, builds both domains' graphs, and measures the persons' nearest-face
 search (ANN, k=10) in each: p50 latency and recall@10 against exact search. Unassigned faces live
 in their own graph (gallery.indexes), so the two rows should match.
+
+``cluster_throughput`` loads N unassigned synthetic faces (clustered vectors: identities exist)
+into one domain and times ``clusters_update`` over them: seconds, faces/s, clusters found, and
+pairwise precision/recall against the synthetic identities (bench.eval_clusters).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ def _build(slug: str, gallery, unassigned) -> object:
     if old is not None:
         domain_purge(old)
     domain = Domain.objects.create(slug=slug, name=slug, model_name="Dlib", detector="dlib")
-    gallery_load(domain, gallery)
+    if gallery is not None:
+        gallery_load(domain, gallery)
     if unassigned is not None:
         gallery_load(domain, unassigned, name_prefix="Unknown")
         with connection.cursor() as cursor:  # archive faces: no person (photos first, then faces)
@@ -55,30 +61,72 @@ def _measure(domain, queries) -> tuple[float, float]:
     return statistics.median(latencies), statistics.mean(recalls)
 
 
+def archive_search(n_faces: int, *, queries: int, log=print) -> dict:
+    """The persons' search of a domain of ``n_faces`` assigned faces, without and with 10 x
+    ``n_faces`` unassigned ones: p50 (ANN, k=10) and exact-recall@10 of each, and their ratio."""
+    from bench.synthetic import clustered
+
+    gallery = clustered(n_faces, 128, seed=12)
+    unassigned = clustered(10 * n_faces, 128, seed=1212)
+    probes = gallery.queries(queries, seed=7)
+    rows = {}
+    for label, extra in (("without", None), ("with_10x_unassigned", unassigned)):
+        started = time.perf_counter()
+        domain = _build(f"bench-unassigned-{'10x' if extra is not None else '0x'}", gallery, extra)
+        _measure(domain, probes[:20])  # warm
+        p50, recall = _measure(domain, probes)
+        rows[label] = {"p50_ms": round(p50, 2), "recall_at_10": round(recall, 4),
+                       "build_s": round(time.perf_counter() - started, 1)}
+        log(f"archives search {label}: p50 {p50:.2f} ms, recall@10 {recall:.4f}")
+    return {
+        "assigned_faces": n_faces, "unassigned_faces": 10 * n_faces, "queries": queries, **rows,
+        "p50_ratio": round(rows["with_10x_unassigned"]["p50_ms"] / rows["without"]["p50_ms"], 2),
+    }
+
+
+def cluster_throughput(n_faces: int, *, log=print) -> dict:
+    """``clusters_update`` over ``n_faces`` unassigned synthetic faces of one domain."""
+    from bench.eval_clusters import pairwise_scores
+    from bench.synthetic import clustered
+    from gallery import services
+    from gallery.models import FaceEmbedding
+
+    faces = clustered(n_faces, 128, seed=1207)
+    domain = _build("bench-archive-clusters", None, faces)
+    ids = list(FaceEmbedding.objects.filter(domain=domain).order_by("id").values_list("id", flat=True))
+    truth = dict(zip(ids, faces.person_of.tolist(), strict=True))  # loaded in order: the i-th face is person_of[i]
+    log(f"archives clustering: {n_faces:,} unassigned faces of {len(faces.centroids):,} identities")
+    started = time.perf_counter()
+    outcome = services.clusters_update(domain=domain)
+    seconds = time.perf_counter() - started
+    clusters = dict(FaceEmbedding.objects.filter(domain=domain).values_list("id", "cluster_id"))
+    precision, recall = pairwise_scores(truth, clusters)
+    found = len({c for c in clusters.values() if c is not None})
+    log(f"archives clustering: {seconds:.0f} s, {n_faces / seconds:.0f} faces/s, {found:,} clusters, "
+        f"precision {precision:.3f}, recall {recall:.3f}")
+    return {
+        "faces": n_faces, "identities": len(faces.centroids), "seconds": round(seconds, 1),
+        "faces_per_s": round(n_faces / seconds, 1), "clusters": found, "merged": outcome["merged"],
+        "pairwise_precision": round(precision, 4), "pairwise_recall": round(recall, 4),
+        "threshold": domain.effective_threshold,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--faces", type=int, default=30_000, help="Assigned faces per domain (default 30,000)")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--cluster", type=int, default=0, help="Also time clustering of this many unassigned faces")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facerec.settings")
     import django
 
     django.setup()
-    from bench.synthetic import clustered
-
-    gallery = clustered(args.faces, 128, seed=12)
-    unassigned = clustered(10 * args.faces, 128, seed=1212)
-    queries = gallery.queries(args.queries, seed=7)
-    rows = {}
-    for slug, extra in (("bench-unassigned-0x", None), ("bench-unassigned-10x", unassigned)):
-        started = time.perf_counter()
-        domain = _build(slug, gallery, extra)
-        _measure(domain, queries[:20])  # warm
-        rows[slug] = _measure(domain, queries)
-        print(f"{slug}: built in {time.perf_counter() - started:.0f}s; p50 {rows[slug][0]:.2f} ms, "
-              f"recall@10 {rows[slug][1]:.4f}", flush=True)
-    base, ten = rows["bench-unassigned-0x"], rows["bench-unassigned-10x"]
-    print(f"10x unassigned faces: p50 {ten[0] / base[0]:.2f}x of the row without them; recall@10 {ten[1]:.4f}")
+    row = archive_search(args.faces, queries=args.queries)
+    print(f"10x unassigned faces: p50 {row['p50_ratio']:.2f}x of the row without them; "
+          f"recall@10 {row['with_10x_unassigned']['recall_at_10']:.4f}")
+    if args.cluster:
+        print(cluster_throughput(args.cluster))
 
 
 if __name__ == "__main__":

@@ -249,7 +249,11 @@ def cluster_assign(
     created = False
     if person is None:
         person, created = person_create(domain=locked.domain, name=name)
-    moved = FaceEmbedding.objects.filter(pk__in=face_ids).update(person=person, cluster=None)
+    # Every space's faces of the cluster (a switch's pending space carries them too), counted in
+    # the serving space's.
+    FaceEmbedding.objects.filter(pk__in=face_ids).update(person=person, cluster=None)
+    model_name, alignment = locked.domain.space
+    moved = FaceEmbedding.objects.filter(pk__in=face_ids, model_name=model_name, alignment=alignment).count()
     audit_record(action="cluster.assign", obj=("facecluster", locked.pk), domain=locked.domain,
                  details={"person": person.pk, "person_created": created, "faces": moved})
     locked.delete()

@@ -11,7 +11,7 @@ from faces.pipeline import Face, detect_faces
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
 from gallery.services.audit import audit_record
 from gallery.services.clusters import clusters_update_enqueue
-from gallery.services.photos import faces_store, photo_reason_set
+from gallery.services.photos import faces_inherit, faces_store, photo_reason_set
 from gallery.services.task_records import gallery_task_advance, gallery_task_create
 
 
@@ -99,17 +99,25 @@ def _faces_commit(*, photo: FacePhoto, space: tuple[str, str], faces: list[Face]
         return "skipped"  # the domain switched spaces meanwhile
     model_name, alignment = space
     existing = FaceEmbedding.objects.filter(photo=locked, model_name=model_name, alignment=alignment)
+    if not replace and existing.exists():
+        return "skipped"
+    # An archive photo's faces in the serving space, as operators left them (named, clustered):
+    # the faces detected now are the same people (gallery.services.photos.faces_inherit).
+    serving = []
+    if locked.person_id is None:
+        serving = list(FaceEmbedding.objects.filter(photo=locked, model_name=domain.model_name,
+                                                    alignment=domain.alignment).defer("embedding"))
     if replace:
         existing.delete()
-    elif existing.exists():
-        return "skipped"
     stored = faces_store(photo=locked, faces=faces, model_name=model_name, alignment=alignment)
+    if serving:
+        faces_inherit(old=serving, new=stored)
     if space == domain.space:
         locked.status = FacePhoto.Status.EMBEDDED if faces else FacePhoto.Status.NO_FACE
         locked.reason = "" if faces else "no face detected"
         locked.save(update_fields=["status", "reason"])
         if stored:
             photo_reason_set(photo=locked, face=stored[0])
-        if any(face.person_id is None and face.searchable for face in stored):
+        if any(face.person_id is None and face.cluster_id is None and face.searchable for face in stored):
             clusters_update_enqueue(domain=domain)
     return "embedded" if faces else "no_face"

@@ -7,10 +7,12 @@ from __future__ import annotations
 from django.db import transaction
 
 from faces.models_zoo import check_alignment, check_available, native_alignment
-from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
+from gallery.models import Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask
 from gallery.services.audit import audit_record
+from gallery.services.clusters import clusters_update_enqueue
 from gallery.services.domains import domain_index_ensure
 from gallery.services.embedding import photo_embed_with
+from gallery.services.photos import faces_inherit
 from gallery.services.task_records import gallery_task_advance, gallery_task_create
 
 REEMBED_BATCH = 32
@@ -88,6 +90,24 @@ def domain_reembed(*, task: GalleryTask) -> dict:
     return {"cursor": cursor, "flipped": flipped}
 
 
+def _archive_assignments_carry(*, domain: Domain, old_space: tuple[str, str], new_space: tuple[str, str]) -> int:
+    """Archive photos' faces in the new space take the person (or, unassigned, the cluster) of
+    their counterparts in the old space, as they are at the flip: a face named while the switch
+    ran is named in the new space too (the re-embed copied what was there then)."""
+    faces = FaceEmbedding.objects.filter(
+        domain=domain, photo__person__isnull=True,
+        model_name__in=[old_space[0], new_space[0]], alignment__in=[old_space[1], new_space[1]],
+    ).defer("embedding").order_by("photo_id", "position")
+    by_photo: dict[int, dict[tuple[str, str], list[FaceEmbedding]]] = {}
+    for face in faces:
+        by_photo.setdefault(face.photo_id, {}).setdefault((face.model_name, face.alignment), []).append(face)
+    changed = 0
+    for spaces in by_photo.values():
+        if spaces.get(new_space):
+            changed += faces_inherit(old=spaces.get(old_space, []), new=spaces[new_space])
+    return changed
+
+
 @transaction.atomic
 def domain_model_flip(*, domain_id: int, model_name: str, detector: str, alignment: str) -> bool:
     """Make the pending space the serving one, in one step: statuses follow the new space's faces,
@@ -105,7 +125,14 @@ def domain_model_flip(*, domain_id: int, model_name: str, detector: str, alignme
         photos.filter(status=FacePhoto.Status.EMBEDDED).exclude(id__in=with_face).update(
             status=FacePhoto.Status.NO_FACE, reason="no face detected"
         )
+        _archive_assignments_carry(domain=domain, old_space=old_space, new_space=(model_name, alignment))
         FaceEmbedding.objects.filter(domain=domain, model_name=old_space[0], alignment=old_space[1]).delete()
+        FaceCluster.objects.filter(domain=domain, faces__isnull=True).delete()  # their faces had no counterpart
+        if FaceEmbedding.objects.filter(
+            domain=domain, model_name=model_name, alignment=alignment, person__isnull=True, cluster__isnull=True,
+            searchable=True,
+        ).exists():
+            clusters_update_enqueue(domain=domain)
         domain.threshold = None
     # update(), not save(): the new space's index exists since the switch began, and the post_save
     # signal's CREATE INDEX would fail in this transaction (it has deleted face rows).

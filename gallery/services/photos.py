@@ -198,6 +198,64 @@ def faces_store(*, photo: FacePhoto, faces: list[Face], model_name: str, alignme
     ]
 
 
+def _iou(a: FaceEmbedding, b: FaceEmbedding) -> float:
+    ax2, ay2, bx2, by2 = a.box_x + a.box_w, a.box_y + a.box_h, b.box_x + b.box_w, b.box_y + b.box_h
+    w = min(ax2, bx2) - max(a.box_x, b.box_x)
+    h = min(ay2, by2) - max(a.box_y, b.box_y)
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / (a.box_w * a.box_h + b.box_w * b.box_h - inter)
+
+
+FACE_MATCH_IOU = 0.5  # two detections of one photo are the same face when their boxes overlap this much
+
+
+def faces_counterparts(*, old: list[FaceEmbedding], new: list[FaceEmbedding]) -> dict[int, FaceEmbedding]:
+    """Which face of ``old`` (one photo's faces in one space or detection) each face of ``new``
+    (the same photo detected again: another space, detector or alignment) is, by ``new`` face
+    position: the old face at the same position when their boxes overlap (IoU >= 0.5), else the
+    old face overlapping most (IoU >= 0.5) not already taken. A face without one is absent."""
+    pairs: dict[int, FaceEmbedding] = {}
+    taken: set[int] = set()
+    by_position = {face.position: face for face in old}
+    for face in new:
+        same = by_position.get(face.position)
+        if same is not None and _iou(face, same) >= FACE_MATCH_IOU:
+            pairs[face.position] = same
+            taken.add(same.pk)
+    overlaps = sorted(
+        ((_iou(face, other), face.position, other.pk, other) for face in new if face.position not in pairs
+         for other in old if other.pk not in taken),
+        key=lambda item: (-item[0], item[1], item[2]),
+    )
+    for overlap, position, pk, other in overlaps:
+        if overlap < FACE_MATCH_IOU:
+            break
+        if position not in pairs and pk not in taken:
+            pairs[position] = other
+            taken.add(pk)
+    return pairs
+
+
+def faces_inherit(*, old: list[FaceEmbedding], new: list[FaceEmbedding]) -> int:
+    """An archive photo detected again (a model switch, a re-embed) keeps what operators did: each
+    new face takes the person of its counterpart in ``old`` (faces_counterparts) and, while
+    unassigned, its cluster. A new face without a counterpart stays unassigned. Returns how many
+    faces changed."""
+    changed = 0
+    pairs = faces_counterparts(old=old, new=new)
+    for face in new:
+        source = pairs.get(face.position)
+        person_id = source.person_id if source else None
+        cluster_id = source.cluster_id if source and person_id is None else None
+        if (face.person_id, face.cluster_id) != (person_id, cluster_id):
+            face.person_id, face.cluster_id = person_id, cluster_id
+            face.save(update_fields=["person", "cluster"])
+            changed += 1
+    return changed
+
+
 def face_store(*, photo: FacePhoto, face: Face, model_name: str, alignment: str, position: int = 0) -> FaceEmbedding:
     """Store a face of ``photo`` with its quality record against the domain's bar; a face below
     the bar is stored but not searchable (never returned by a search, never clustered). A face of

@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from faces.models_zoo import ModelUnavailable, weights_dir
 from gallery import indexes, services
 from gallery.models import Domain, FaceEmbedding, FacePhoto, GalleryTask
+from gallery.services.photos import _iou
 from tests.conftest import add_photos, face_bytes
 
 
@@ -151,3 +152,92 @@ def test_redelivered_reembed_resumes_from_its_cursor(alpha, deepid, django_captu
     assert task.status == "done" and task.done == 2 and task.attempts == 2
     assert Domain.objects.get(pk=alpha.pk).model_name == "DeepID"
     assert FaceEmbedding.objects.filter(model_name="DeepID").count() == 2
+
+
+def _couple(domain):
+    """couple.jpg as an archive photo, its two faces clustered apart, the largest named Ada."""
+    photo = services.photo_add(person=None, domain=domain, data=face_bytes("couple.jpg")).photo
+    services.clusters_update(domain=domain)
+    faces = list(photo.faces.order_by("position"))
+    assert len(faces) == 2 and all(f.cluster_id for f in faces) and faces[0].cluster_id != faces[1].cluster_id
+    ada = services.cluster_assign(cluster=faces[0].cluster, name="Ada").person
+    return photo, ada, faces[1].cluster_id
+
+
+def test_switch_keeps_the_persons_and_clusters_of_archive_faces(
+    alpha, alice, deepid, django_capture_on_commit_callbacks
+):
+    photo, ada, other_cluster = _couple(alpha)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task = services.domain_model_switch(domain=alpha, model_name=deepid, detector="dlib")
+
+    task.refresh_from_db()
+    alpha.refresh_from_db()
+    assert task.status == "done" and alpha.model_name == "DeepID"
+    faces = list(photo.faces.order_by("position"))
+    assert [f.model_name for f in faces] == ["DeepID", "DeepID"]
+    assert (faces[0].person_id, faces[0].cluster_id) == (ada.pk, None)
+    assert (faces[1].person_id, faces[1].cluster_id) == (None, other_cluster)  # still unassigned, same cluster
+    body = recognize(alice, "couple.jpg")
+    assert body["model"] == "DeepID"
+    matches = [face["match"] for face in body["faces"]]
+    # Ada's face matches itself; the other face is no one's (DeepID's generated weights put any two
+    # faces close, so it may match Ada too, but never at ~0: its own vector is not searched).
+    itself = [m for m in matches if m is not None and m["distance"] < 1e-4]
+    assert len(matches) == 2 and len(itself) == 1 and itself[0]["person"]["id"] == ada.pk
+
+
+def test_a_face_taken_out_of_its_cluster_during_a_switch_is_out_in_the_new_space(
+    alpha, deepid, django_capture_on_commit_callbacks
+):
+    photo = services.photo_add(person=None, domain=alpha, data=face_bytes("couple.jpg")).photo
+    services.clusters_update(domain=alpha)
+    first, second = photo.faces.order_by("position")
+    # both faces in one cluster, so that taking one out changes only the serving space's row
+    FaceEmbedding.objects.filter(pk=second.pk).update(cluster=first.cluster_id)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.domain_model_switch(domain=alpha, model_name=deepid, detector="dlib")
+    services.photo_embed_with(photo=photo, model_name="DeepID", alignment="deepface", detector="dlib")
+    assert set(FaceEmbedding.objects.filter(photo=photo, model_name="DeepID").values_list("cluster_id", flat=True)) \
+        == {first.cluster_id}
+    alone = services.cluster_face_remove(cluster=first.cluster, face_id=second.pk)
+
+    for callback in callbacks:
+        callback()
+
+    assert Domain.objects.get(pk=alpha.pk).model_name == "DeepID"
+    assert list(photo.faces.order_by("position").values_list("cluster_id", flat=True)) == [first.cluster_id, alone.pk]
+
+
+def test_detector_change_keeps_archive_assignments_by_box_overlap(alpha, django_capture_on_commit_callbacks):
+    """OpenCV finds couple.jpg's faces at other boxes than dlib: each keeps its owner by overlap."""
+    photo, ada, other_cluster = _couple(alpha)
+
+    def owners():
+        return {("person", f.person_id) if f.person_id else ("cluster", f.cluster_id): f for f in photo.faces.all()}
+
+    before = owners()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.domain_model_switch(domain=alpha, model_name="Dlib", detector="opencv")
+
+    after = owners()
+    assert set(after) == set(before) == {("person", ada.pk), ("cluster", other_cluster)}
+    for owner, face in after.items():
+        assert face.detection_confidence != before[owner].detection_confidence or face.box != before[owner].box
+        assert _iou(face, before[owner]) >= 0.5
+
+
+def _face(position, x, y, w=100, h=100, pk=None):
+    return FaceEmbedding(pk=pk, position=position, box_x=x, box_y=y, box_w=w, box_h=h)
+
+
+def test_face_counterparts_by_position_then_overlap():
+    old = [_face(0, 0, 0, pk=1), _face(1, 300, 0, pk=2), _face(2, 600, 0, pk=3)]
+    # the new detection sees the faces in another order, misses the third and finds one elsewhere
+    new = [_face(0, 310, 5), _face(1, 5, 10), _face(2, 0, 400)]
+    pairs = services.faces_counterparts(old=old, new=new)
+    assert {position: face.pk for position, face in pairs.items()} == {0: 2, 1: 1}
+    same = [_face(0, 0, 0), _face(1, 300, 0)]
+    assert {p: f.pk for p, f in services.faces_counterparts(old=old, new=same).items()} == {0: 1, 1: 2}
+    assert services.faces_counterparts(old=old, new=[_face(0, 60, 60)]) == {}  # IoU 0.087: no one's

@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
-from gallery.models import ApiKey, Domain, FaceEmbedding, FacePhoto, Person
+from gallery import services
+from gallery.models import ApiKey, Domain, FaceCluster, FaceEmbedding, FacePhoto, GalleryTask, Person
 from gallery.querysets import FaceEmbeddingQuerySet, PersonHit
 from tests.conftest import add_photos, face_bytes
 
@@ -31,15 +32,31 @@ def world(alpha, beta, alice, bob, charlie, django_capture_on_commit_callbacks):
             f"/api/v1/domains/alpha/persons/{angelina.id}/images?wait=1", {"image": _image("img2.jpg")}, format="multipart"
         )
     assert response.status_code == 201, response.content
+    # Each domain has an archive photo whose two faces are clustered apart, and alpha a batch.
+    clusters = {}
+    for domain in (alpha, beta):
+        services.photo_add(person=None, domain=domain, data=face_bytes("couple.jpg"))
+        services.clusters_update(domain=domain)
+        clusters[domain.slug] = list(FaceCluster.objects.filter(domain=domain).order_by("id"))
+        assert len(clusters[domain.slug]) == 2
+    with django_capture_on_commit_callbacks(execute=False):
+        batch = alice.client.post("/api/v1/domains/alpha/recognize-batch", {"image": _image()}, format="multipart")
+    assert batch.status_code == 202, batch.content
+    cluster = clusters["alpha"][0]
     return {
         "person": angelina,
         "photo": angelina.photos.order_by("id").first(),
         "task": response.json()["tasks"][0],
+        "cluster": cluster.id,
+        "face": cluster.faces.get().id,
+        "beta_cluster": clusters["beta"][0].id,
+        "batch": batch.json()["task"],
     }
 
 
 def _routes(world) -> list[tuple[str, str, dict | None]]:
     person, photo, task = world["person"].id, world["photo"].id, world["task"]
+    cluster, face, batch = world["cluster"], world["face"], world["batch"]
     return [
         ("get", "/api/v1/domains/alpha/persons", None),
         ("post", "/api/v1/domains/alpha/persons", {"name": "Mallory"}),
@@ -53,6 +70,14 @@ def _routes(world) -> list[tuple[str, str, dict | None]]:
         ("get", f"/api/v1/domains/alpha/persons/{person}/images/{photo}", None),
         ("delete", f"/api/v1/domains/alpha/persons/{person}/images/{photo}", None),
         ("get", f"/api/v1/tasks/{task}", None),
+        ("post", "/api/v1/domains/alpha/images", "upload"),
+        ("get", "/api/v1/domains/alpha/clusters", None),
+        ("post", f"/api/v1/domains/alpha/clusters/{cluster}/assign", {"name": "Mallory"}),
+        ("post", f"/api/v1/domains/alpha/clusters/{cluster}/assign", {"person_id": person}),
+        ("delete", f"/api/v1/domains/alpha/clusters/{cluster}/faces/{face}", None),
+        ("post", f"/api/v1/domains/alpha/clusters/{cluster}/dismiss", None),
+        ("post", "/api/v1/domains/alpha/recognize-batch", "upload"),
+        ("get", f"/api/v1/domains/alpha/recognize-batch/{batch}", None),
         ("post", "/api/v1/recognize", {"domain": "alpha", "image": "upload"}),
         ("post", "/api/v1/compare", {"domain": "alpha", "image1": "upload", "image2": "upload"}),
         ("post", "/recognize", {"domain": "alpha", "image": "upload"}),
@@ -72,7 +97,15 @@ def _snapshot():
     return (
         list(Person.objects.order_by("id").values_list("id", "name", "active")),
         list(FacePhoto.objects.order_by("id").values_list("id", "status")),
+        list(FaceEmbedding.objects.order_by("id").values_list("id", "person_id", "cluster_id")),
+        list(FaceCluster.objects.order_by("id").values_list("id", "dismissed", "curated")),
+        GalleryTask.objects.count(),
     )
+
+
+def _reads(method: str, url: str) -> bool:
+    """What a read-only key may do: read, and recognize (one photo, two, or a batch)."""
+    return method == "get" or url.endswith(("recognize", "compare", "recognize-batch"))
 
 
 def test_key_of_another_domain_sees_nothing_of_it(world, bob):
@@ -88,7 +121,14 @@ def _own_slug_their_ids(world, beta_person: int) -> list[tuple[str, str, dict | 
     """Every object route with the caller's own slug (beta) and an id of alpha's: the person, the
     photo (both URL forms, and under the caller's own person), the task (its URL has no slug)."""
     person, photo, task = world["person"].id, world["photo"].id, world["task"]
+    cluster, face, beta_cluster, batch = world["cluster"], world["face"], world["beta_cluster"], world["batch"]
     return [
+        ("post", f"/api/v1/domains/beta/clusters/{cluster}/assign", {"name": "Mallory"}),
+        ("post", f"/api/v1/domains/beta/clusters/{beta_cluster}/assign", {"person_id": person}),
+        ("delete", f"/api/v1/domains/beta/clusters/{cluster}/faces/{face}", None),
+        ("delete", f"/api/v1/domains/beta/clusters/{beta_cluster}/faces/{face}", None),
+        ("post", f"/api/v1/domains/beta/clusters/{cluster}/dismiss", None),
+        ("get", f"/api/v1/domains/beta/recognize-batch/{batch}", None),
         ("get", f"/api/v1/domains/beta/persons/{person}", None),
         ("patch", f"/api/v1/domains/beta/persons/{person}", {"name": "Renamed"}),
         ("delete", f"/api/v1/domains/beta/persons/{person}", None),
@@ -131,7 +171,7 @@ def test_domain_list_shows_only_the_keys_domains(world, bob):
 def test_read_only_key_cannot_write(world, charlie):
     before = _snapshot()
     for method, url, data in _routes(world):
-        if method == "get" or url.endswith(("recognize", "compare")):
+        if _reads(method, url):
             continue
         response = _call(charlie.client, method, url, data)
         assert response.status_code == 403, (method, url, response.content)
@@ -141,9 +181,10 @@ def test_read_only_key_cannot_write(world, charlie):
 
 def test_read_only_key_can_read_and_recognize(world, charlie):
     for method, url, data in _routes(world):
-        if method == "get" or url.endswith(("recognize", "compare")):
+        if _reads(method, url):
             response = _call(charlie.client, method, url, data)
-            assert response.status_code == 200, (method, url, response.content)
+            expected = 202 if url.endswith("recognize-batch") else 200
+            assert response.status_code == expected, (method, url, response.content)
 
 
 def test_no_key_is_401_everywhere(world, anonymous):

@@ -243,6 +243,46 @@ class FaceEmbeddingQuerySet(models.QuerySet):
             cursor.execute(sql, {"q": _vector_literal(vector), "clusters": [int(pk) for pk in cluster_ids]})
             return {cluster_id: float(distance) for cluster_id, distance in cursor.fetchall()}
 
+    def cluster_sums(
+        self, *, domain_id: int, model_name: str, alignment: str, cluster_ids: list[int] | None = None
+    ) -> dict[int, tuple[np.ndarray, int]]:
+        """Per cluster, the sum of its unassigned faces' unit-length vectors of the space and their
+        number (the centroid of ``cluster_centroid_distances`` is sum / number): every cluster of
+        the domain, or only ``cluster_ids``. One GROUP BY, so that clustering can keep the
+        centroids of a run in memory."""
+        predicate = space_predicate(
+            domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f", assigned=False
+        )
+        params: dict = {}
+        if cluster_ids is None:
+            which = "f.cluster_id IS NOT NULL"
+        else:
+            if not cluster_ids:
+                return {}
+            which, params["clusters"] = "f.cluster_id = ANY(%(clusters)s)", [int(pk) for pk in cluster_ids]
+        sql = f"""
+            SELECT f.cluster_id, sum(l2_normalize(f.embedding)), count(*)
+            FROM gallery_faceembedding f
+            WHERE {predicate} AND {which}
+            GROUP BY f.cluster_id"""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {pk: (_as_array(total).astype(np.float64), int(n)) for pk, total, n in cursor.fetchall()}
+
+    def cluster_sizes(self, *, cluster_ids: list[int], domain_id: int, model_name: str, alignment: str) -> dict[int, int]:
+        """How many unassigned faces of the space each cluster holds (the ``n`` of ``cluster_sums``)."""
+        if not cluster_ids:
+            return {}
+        predicate = space_predicate(
+            domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f", assigned=False
+        )
+        sql = f"""
+            SELECT f.cluster_id, count(*) FROM gallery_faceembedding f
+            WHERE {predicate} AND f.cluster_id = ANY(%(clusters)s) GROUP BY f.cluster_id"""
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"clusters": [int(pk) for pk in cluster_ids]})
+            return dict(cursor.fetchall())
+
     def person_centroids(self, *, domain_id: int, model_name: str, alignment: str) -> list[PersonCentroid]:
         """Every active person's centroid in one domain and model (as ``person_centroid_distances``
         computes it) and its number of faces, by person id."""

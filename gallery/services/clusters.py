@@ -78,19 +78,88 @@ def clusters_update(*, domain: Domain, rebuild: bool = False) -> dict:
                 cluster__isnull=True, searchable=True,
             ).order_by("id").values_list("id", "embedding")
         )
+        centroids = _Centroids(domain)
         touched: set[int] = set()
         # One short transaction per face: an operator naming a cluster waits for one face at most.
         for face_id, vector in pending:
-            cluster_id = _face_cluster(domain, face_id, np.asarray(vector, dtype=np.float32))
+            cluster_id = _face_cluster(domain, face_id, np.asarray(vector, dtype=np.float32), centroids)
             if cluster_id is not None:
                 touched.add(cluster_id)
         merged = 0
         for cluster_id in sorted(touched):
-            merged += _cluster_merge_neighbours(domain, cluster_id)
+            merged += _cluster_merge_neighbours(domain, cluster_id, centroids)
         for cluster in FaceCluster.objects.filter(pk__in=touched):
             with transaction.atomic():
                 cluster_suggest(cluster=cluster)
     return {"faces": len(pending), "clusters_touched": len(touched), "merged": merged}
+
+
+class _Centroids:
+    """The centroids of the domain's clusters for one run, kept in memory as (sum of the faces'
+    unit vectors, number of faces): loaded once with one GROUP BY, updated as the run adds and
+    merges faces (it is the only writer that adds faces to clusters: the domain lock). An operator
+    only takes faces out (naming, removing a face) or dismisses, always under the cluster's row
+    lock; so before a cluster is written its size is checked under that lock (``fresh``), and a
+    cluster whose size changed is re-read: no cluster is updated from a stale centroid."""
+
+    def __init__(self, domain: Domain):
+        model_name, alignment = domain.space
+        self.scope = {"domain_id": domain.pk, "model_name": model_name, "alignment": alignment}
+        self.sums = FaceEmbedding.objects.cluster_sums(**self.scope)
+
+    def distances(self, vector: np.ndarray, cluster_ids) -> dict[int, float]:
+        """Cosine distance from ``vector`` to each cluster's centroid (clusters with no face of
+        the space have none), as ``cluster_centroid_distances`` computes it."""
+        missing = [pk for pk in cluster_ids if pk not in self.sums]
+        if missing:
+            self.reload(missing)
+        v = np.asarray(vector, dtype=np.float64)
+        v_norm = float(np.linalg.norm(v))
+        out = {}
+        for pk in cluster_ids:
+            entry = self.sums.get(pk)
+            if entry is None or entry[1] == 0:
+                continue
+            total = entry[0]
+            norm = float(np.linalg.norm(total)) * v_norm
+            out[pk] = 1.0 - float(total @ v) / norm if norm > 0 else 1.0
+        return out
+
+    def centroid(self, cluster_id: int) -> np.ndarray | None:
+        entry = self.sums.get(cluster_id)
+        if entry is None or entry[1] == 0:
+            return None
+        return (entry[0] / entry[1]).astype(np.float32)
+
+    def reload(self, cluster_ids) -> None:
+        fresh = FaceEmbedding.objects.cluster_sums(**self.scope, cluster_ids=list(cluster_ids))
+        for pk in cluster_ids:
+            self.sums.pop(pk, None)
+        self.sums.update(fresh)
+
+    def fresh(self, cluster_ids) -> bool:
+        """Under the clusters' row locks: True when their sizes are still the ones in memory, else
+        re-read them and answer False (the caller decides again)."""
+        sizes = FaceEmbedding.objects.cluster_sizes(cluster_ids=list(cluster_ids), **self.scope)
+        stale = [pk for pk in cluster_ids if sizes.get(pk, 0) != self.sums.get(pk, (None, 0))[1]]
+        if stale:
+            self.reload(stale)
+        return not stale
+
+    def add(self, cluster_id: int, vector: np.ndarray) -> None:
+        v = np.asarray(vector, dtype=np.float64)
+        unit = v / np.linalg.norm(v)
+        total, n = self.sums.get(cluster_id, (np.zeros_like(unit), 0))
+        self.sums[cluster_id] = (total + unit, n + 1)
+
+    def merge(self, *, into: int, other: int) -> None:
+        a, na = self.sums.get(into, (0.0, 0))
+        b, nb = self.sums.pop(other, (0.0, 0))
+        self.sums[into] = (a + b, na + nb)
+
+
+class _Stale(Exception):
+    """A cluster's size changed under an operator meanwhile: its centroid was re-read; decide again."""
 
 
 @contextmanager
@@ -99,14 +168,18 @@ def _domain_lock(domain: Domain):
     many short transactions)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, domain.pk])
+        # The run's commits need not wait for the WAL flush: a crash loses at most its last
+        # faces' attachments, which the next run redoes (the database stays consistent).
+        cursor.execute("SELECT set_config('synchronous_commit', 'off', false)")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, domain.pk])
 
 
-def _face_cluster(domain: Domain, face_id: int, vector: np.ndarray) -> int | None:
+def _face_cluster(domain: Domain, face_id: int, vector: np.ndarray, centroids: _Centroids) -> int | None:
     """Attach one face to the cluster whose centroid is nearest within the threshold, or to a new
     one. None when the face was named or removed meanwhile."""
     model_name, alignment = domain.space
@@ -116,27 +189,38 @@ def _face_cluster(domain: Domain, face_id: int, vector: np.ndarray) -> int | Non
         max_distance=threshold,
     )
     candidates = sorted({hit.cluster_id for hit in neighbours if hit.cluster_id is not None})
-    distances = FaceEmbedding.objects.cluster_centroid_distances(
-        vector, cluster_ids=candidates, domain_id=domain.pk, model_name=model_name, alignment=alignment
-    )
-    within = sorted((distance, cluster_id) for cluster_id, distance in distances.items() if distance <= threshold)
-    with transaction.atomic():
-        cluster = None
-        if within:
-            cluster = FaceCluster.objects.select_for_update().filter(pk=within[0][1], dismissed=False).first()
-        face = FaceEmbedding.objects.select_for_update().filter(
-            pk=face_id, person__isnull=True, cluster__isnull=True
-        ).first()
-        if face is None:
-            return None
-        if cluster is None:
-            cluster = FaceCluster.objects.create(domain=domain)
-        face.cluster = cluster
-        face.save(update_fields=["cluster"])
-        return cluster.pk
+    while True:
+        distances = centroids.distances(vector, candidates)
+        within = sorted((d, cluster_id) for cluster_id, d in distances.items() if d <= threshold)
+        try:
+            cluster_id = _face_attach(domain, face_id, within[0][1] if within else None, centroids)
+        except _Stale:
+            continue  # that cluster's centroid was re-read: decide again
+        if cluster_id is not None:
+            centroids.add(cluster_id, vector)
+        return cluster_id
 
 
-def _cluster_merge_neighbours(domain: Domain, cluster_id: int) -> int:
+@transaction.atomic
+def _face_attach(domain: Domain, face_id: int, cluster_id: int | None, centroids: _Centroids) -> int | None:
+    """Lock the cluster (if any), check its centroid is the one decided on, then lock and attach
+    the face (or start a cluster for it)."""
+    cluster = None
+    if cluster_id is not None:
+        cluster = FaceCluster.objects.select_for_update().filter(pk=cluster_id, dismissed=False).first()
+        if cluster is not None and not centroids.fresh([cluster_id]):
+            raise _Stale
+    if cluster is None:
+        cluster = FaceCluster.objects.create(domain=domain)
+    # The UPDATE locks the face's row and checks it again once it has the lock: a face named or
+    # clustered meanwhile is left alone (and the new cluster, if any, rolled back with it).
+    if not FaceEmbedding.objects.filter(pk=face_id, person__isnull=True, cluster__isnull=True).update(cluster=cluster):
+        transaction.set_rollback(True)
+        return None
+    return cluster.pk
+
+
+def _cluster_merge_neighbours(domain: Domain, cluster_id: int, centroids: _Centroids) -> int:
     """Merge into this cluster every cluster whose centroid is within the threshold of its own
     centroid, nearest first (the same rule between two groups of faces: both are one person).
     Faces arrive one by one, so a person's first faces can start two clusters before either has
@@ -146,8 +230,9 @@ def _cluster_merge_neighbours(domain: Domain, cluster_id: int) -> int:
     threshold = domain.effective_threshold
     merged = 0
     while True:
-        cluster = FaceCluster.objects.filter(pk=cluster_id, dismissed=False, curated=False).first()
-        centroid = cluster_centroid(cluster=cluster) if cluster else None
+        if not FaceCluster.objects.filter(pk=cluster_id, dismissed=False, curated=False).exists():
+            return merged
+        centroid = centroids.centroid(cluster_id)
         if centroid is None:
             return merged
         neighbours = FaceEmbedding.objects.nearest_unassigned(
@@ -155,17 +240,21 @@ def _cluster_merge_neighbours(domain: Domain, cluster_id: int) -> int:
             max_distance=2 * threshold,  # a face of a cluster within t can be up to ~2t from this centroid
         )
         candidates = sorted({hit.cluster_id for hit in neighbours if hit.cluster_id not in (None, cluster_id)})
-        distances = FaceEmbedding.objects.cluster_centroid_distances(
-            centroid, cluster_ids=candidates, domain_id=domain.pk, model_name=model_name, alignment=alignment
-        )
+        distances = centroids.distances(centroid, candidates)
         within = sorted((d, pk) for pk, d in distances.items() if d <= threshold)
-        if not within or not _clusters_merge(into=cluster_id, other=within[0][1]):
+        if not within:
             return merged
+        try:
+            if not _clusters_merge(into=cluster_id, other=within[0][1], centroids=centroids):
+                return merged
+        except _Stale:
+            continue  # a centroid was re-read: decide again
+        centroids.merge(into=cluster_id, other=within[0][1])
         merged += 1
 
 
 @transaction.atomic
-def _clusters_merge(*, into: int, other: int) -> bool:
+def _clusters_merge(*, into: int, other: int, centroids: _Centroids | None = None) -> bool:
     """Move the faces of cluster ``other`` into ``into`` (locks in id order); False when either
     was named, dismissed or curated meanwhile."""
     locked = {
@@ -175,6 +264,8 @@ def _clusters_merge(*, into: int, other: int) -> bool:
     }
     if len(locked) != 2:
         return False
+    if centroids is not None and not centroids.fresh([into, other]):
+        raise _Stale
     FaceEmbedding.objects.filter(cluster_id=other, person__isnull=True).update(cluster_id=into)
     locked[other].delete()
     return True

@@ -24,7 +24,7 @@ from faces.models_zoo import ModelUnavailable, check_available
 from faces.pipeline import StageTimer
 from gallery.apis import uploaded_images
 from gallery.auth import domain_for_key
-from gallery.models import GalleryTask
+from gallery.models import Domain, GalleryTask
 from recognition import batch, schemas, services
 from recognition.serializers import (
     CompareOptions,
@@ -58,6 +58,22 @@ def read_image(request, validated: dict, field: str = "image") -> bytes:
     raise ApiError(f"{field} is required (a multipart file, or {field}_base64 in JSON)", code="image_required")
 
 
+class OnePhoto(serializers.Serializer):
+    """The photo fields of recognize and detect, leniently parsed: ``read_image`` gives the
+    contract's errors (image_required, invalid_base64, too_large) instead of the serializer's."""
+
+    image = serializers.FileField(required=False, allow_empty_file=True)
+    image_base64 = serializers.CharField(required=False, trim_whitespace=True)
+
+
+def photo_request(request, input_serializer: type[serializers.Serializer]) -> tuple[dict, Domain, bytes]:
+    """A one-photo request's options (validated by ``input_serializer``), the key's domain and the photo."""
+    serializer = input_serializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    return data, domain_for_key(request.auth, data.get("domain")), read_image(request, data)
+
+
 @contextmanager
 def image_errors() -> Iterator[None]:
     """Translate pipeline exceptions into the API's error contract."""
@@ -74,18 +90,13 @@ def image_errors() -> Iterator[None]:
 class RecognizeApi(RecognizeMetrics, APIView):
     """POST /api/v1/recognize: every face of a photo with the best matching persons of a domain."""
 
-    class InputSerializer(RecognizeOptions):
-        image = serializers.FileField(required=False, allow_empty_file=True)
-        image_base64 = serializers.CharField(required=False, trim_whitespace=True)
+    class InputSerializer(OnePhoto, RecognizeOptions):
+        pass
 
     @extend_schema(**schemas.RECOGNIZE)
     def post(self, request):
         started = time.perf_counter()
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        domain = domain_for_key(request.auth, data.get("domain"))
-        image = read_image(request, data)
+        data, domain, image = photo_request(request, self.InputSerializer)
         threshold = data.get("threshold", domain.effective_threshold)
         timer = StageTimer()
         with image_errors():
@@ -110,18 +121,13 @@ class RecognizeApi(RecognizeMetrics, APIView):
 class DetectApi(DetectMetrics, APIView):
     """POST /api/v1/detect: every face of a photo with its box, landmarks and quality; no search."""
 
-    class InputSerializer(DetectOptions):
-        image = serializers.FileField(required=False, allow_empty_file=True)
-        image_base64 = serializers.CharField(required=False, trim_whitespace=True)
+    class InputSerializer(OnePhoto, DetectOptions):
+        pass
 
     @extend_schema(**schemas.DETECT)
     def post(self, request):
         started = time.perf_counter()
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        domain = domain_for_key(request.auth, data.get("domain"))
-        image = read_image(request, data)
+        data, domain, image = photo_request(request, self.InputSerializer)
         timer = StageTimer()
         with image_errors():
             detection = services.detect(image, domain=domain, max_faces=data.get("max_faces"), timer=timer)

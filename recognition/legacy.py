@@ -19,9 +19,8 @@ from rest_framework.views import APIView
 
 from facerec.metrics import RecognizeMetrics
 from faces.pipeline import StageTimer
-from gallery.auth import domain_for_key
 from recognition import services
-from recognition.apis import image_errors, read_image
+from recognition.apis import image_errors, photo_request
 from recognition.schemas import LEGACY_RECOGNIZE
 from recognition.serializers import LegacyResponse, domain_field
 
@@ -36,10 +35,7 @@ class LegacyRecognizeApi(RecognizeMetrics, APIView):
     @extend_schema(**LEGACY_RECOGNIZE)
     def post(self, request):
         started = time.perf_counter()
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        domain = domain_for_key(request.auth, serializer.validated_data.get("domain"))
-        image = read_image(request, serializer.validated_data)
+        _, domain, image = photo_request(request, self.InputSerializer)
         timer = StageTimer()
         with image_errors():
             recognition = services.recognize(image, domain=domain, top_k=1, timer=timer)

@@ -41,22 +41,16 @@ def persons_remove(*, persons: QuerySet[Person]) -> list[GalleryTask]:
     # Archive photos with faces given to these persons: those left without any face are pictures
     # of them alone, and go with them (files included); the others stay with their other faces.
     archive = set(FacePhoto.objects.filter(person__isnull=True, faces__person_id__in=ids).values_list("pk", flat=True))
+    # Children first, every face of theirs (also those given to them from archive photos): a
+    # photo's and a face's person are nullable, so Django's collector would not order those
+    # deletes, and the composite keys of migrations 0003 and 0008 are checked at once.
     FaceEmbedding.objects.filter(person_id__in=ids).delete()
     emptied = FacePhoto.objects.filter(pk__in=archive, faces__isnull=True)
     stored = _stored_files(FacePhoto.objects.filter(Q(person_id__in=ids) | Q(pk__in=emptied.values("pk"))))
     emptied.delete()
-    _rows_delete(persons=Person.objects.filter(pk__in=ids))
+    FacePhoto.objects.filter(person_id__in=ids).delete()
+    Person.objects.filter(pk__in=ids).delete()
     return _files_delete_enqueue(stored)
-
-
-def _rows_delete(*, persons: QuerySet[Person]) -> None:
-    """Delete persons, their photos and every face of theirs (also faces given to them from archive
-    photos), children first: a photo's and a face's person are nullable, so Django's collector
-    would not order those deletes, and the composite keys of migrations 0003 and 0008 are checked
-    at once."""
-    FaceEmbedding.objects.filter(person__in=persons).delete()
-    FacePhoto.objects.filter(person__in=persons).delete()
-    persons.delete()
 
 
 def persons_remove_empty(*, person_ids: list[int]) -> list[GalleryTask]:
@@ -93,9 +87,9 @@ def domain_remove(*, domain: Domain) -> GalleryTask | None:
     names = [name for names in _stored_files(domain.photos.all()).values() for name in names]
     audit_record(action="domain.delete", obj=domain, domain=domain,
                  details={"persons": domain.persons.count(), "photos": domain.photos.count()})
+    # Children first, as in persons_remove; the domain's delete then takes its persons.
     FaceEmbedding.objects.filter(domain=domain).delete()
     FacePhoto.objects.filter(domain=domain).delete()  # archive photos too: their files are in names
-    _rows_delete(persons=Person.objects.filter(domain=domain))
     domain.delete()
     return files_delete_enqueue(domain=None, names=names)
 

@@ -1,7 +1,7 @@
 """The installed dlib computes what dlib-bin computed: same boxes, same vectors.
 
 The fixture (tests/data/faces/floor_reference.npz) was computed with the ``dlib-bin`` wheel
-(20.0.1.post1, no BLAS) before any other build (bench/research_dlib_blas.py) replaced it: for every test
+(20.0.1.post1, no BLAS) before any other build (deploy/build_dlib.py) replaced it: for every test
 photo, dlib's HOG detector with one upsampling step (as DeepFace's ``dlib`` detector runs it), the
 5-point shape, the face chip and the ResNet's 128-d vector of each face. Whatever dlib is installed
 (dlib-bin, or the faster build), the boxes must be identical and every vector component within 1e-4.

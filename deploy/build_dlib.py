@@ -1,30 +1,33 @@
-"""Research, not wired into ``make``: build dlib 20.0.1 against OpenBLAS, cache the wheel, and
-optionally install it in place of dlib-bin.
+"""Build dlib 20.0.1 against OpenBLAS for this CPU, cache the wheel, and install it in place of
+dlib-bin (``make install`` runs ``--install``; ``DLIB_BUILD=0 make install`` keeps dlib-bin).
 
-    python -m bench.research_dlib_blas [--install] [--cache DIR] [--jobs N]
-
-Status: a cut-down build of this recipe measured the ResNet ~4x faster (46 vs 197 ms per chip on 2
-busy cores, ``OPENBLAS_NUM_THREADS=1``) but dlib's HOG detector ~2x slower (400 vs 198 ms), with
-AVX on and LAPACK off, so neither of those is the cause; the full recipe below has not been built
-end to end yet. Until the detector is as fast as dlib-bin's, dlib-bin stays the project's dlib.
+    python deploy/build_dlib.py [--install] [--cache DIR] [--jobs N]
 
 Why: the ``dlib-bin`` wheel has no BLAS, and dlib's ResNet does its convolutions as matrix
-products, which OpenBLAS does several times faster. The same network, the same weights: the
-vectors agree to float noise (tests/faces/test_floor_build.py holds them to 1e-4).
+products, which OpenBLAS does several times faster; the same network and weights, so the vectors
+agree to float noise (tests/faces/test_floor_build.py: boxes identical, every component within
+1e-4; measured 3.9e-7 over the 68 faces of the test photos). ``python -m bench.floor`` on
+bench/data/photo_1600.jpg (640 px, HOG with one upsampling step), five interleaved runs on a
+busy 2-core machine, medians: ResNet 25 vs 145 ms, HOG 132 vs 153 ms, the sum 0.53x dlib-bin's.
 
-How, so that a fresh machine needs no system package and the build stays short:
+How, so that a fresh machine needs no system package beyond a C++ compiler, cmake and ninja (all
+three in this machine image), and the build stays short (~6 min on 2 idle cores, once):
 - OpenBLAS is the ``scipy-openblas32`` wheel's library (no apt, no root). Its symbols carry a
   ``scipy_`` prefix, so a forced-include header renames dlib's ``cblas_*`` calls; the library is
-  copied into the wheel (``dlib_blas.libs/``) and found through an ``$ORIGIN`` rpath.
+  copied into the wheel (``dlib_blas.libs/``) and found through an ``$ORIGIN`` rpath. One BLAS
+  thread per process (facerec/settings.py sets ``OPENBLAS_NUM_THREADS=1``).
 - LAPACK stays off (dlib's own SVD, as in dlib-bin): dlib calls LAPACK for the SVD that turns the
   HOG detector's filters into separable ones, and LAPACK's tiny rounding differences there must not
   change which filters the detector runs.
-- Only the Python module target, with ninja, no GUI, no GIF/WebP/JXL/SQLite/FFmpeg.
-- AVX and SSE4 forced on (dlib-bin has AVX); Release (-O3).
+- ``-mavx2 -mfma`` where the CPU has them (cpu_flags): with dlib's AVX option alone the HOG
+  detector was 2x slower than dlib-bin's, which had made an earlier BLAS build a loss overall.
+- Only the parts of the Python module facerec calls (MODULE_PARTS), with ninja, no GUI, no
+  GIF/WebP/JXL/SQLite/FFmpeg; Release (-O3, LTO).
 
 The wheel is cached under ``$FACEREC_CACHE`` (default ``~/.cache/facerec``), keyed by this build's
-settings, so every later install (another clone, a new venv, CI on the same machine) reuses it.
-``--install`` swaps it in only after a smoke test passes, and otherwise leaves dlib-bin in place.
+settings and the CPU flags, so every later install (another clone, a new venv) reuses it.
+``--install`` swaps it in only after a smoke test passes; where the build or the smoke test fails,
+dlib-bin stays (it computes the same vectors, only slower).
 """
 
 from __future__ import annotations
@@ -44,6 +47,24 @@ from pathlib import Path
 DLIB_VERSION = "20.0.1"
 OPENBLAS_WHEEL = "scipy-openblas32==0.3.34.481.3"
 LIBS_DIR = "dlib_blas.libs"
+
+
+def cpu_flags() -> list[str]:
+    """Compiler flags for the instruction sets this CPU has beyond dlib's own AVX option.
+
+    dlib's ``USE_AVX_INSTRUCTIONS`` means ``-mavx`` only: AVX1 has no 256-bit integer operations, so
+    dlib's ``simd8i`` (the HOG detector's gradient and binning code) is emulated with 128-bit halves,
+    which GCC 12 compiles into element-by-element inserts and extracts. That made the HOG detector
+    ~2x slower than dlib-bin's (a standalone HOG run on bench/data/photo_1600.jpg with one upsampling
+    step: ``-mavx`` 1,610 ms, ``-msse2`` 930 ms, ``-mavx2 -mfma`` 660-840 ms). The wheel is built on
+    and for the machine that runs it, and the cache key carries these flags."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return []
+    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= flags else []
+
+
 CMAKE_OPTIONS = {
     "CMAKE_BUILD_TYPE": "Release",
     "DLIB_USE_BLAS": "ON",
@@ -63,8 +84,23 @@ CMAKE_OPTIONS = {
     "DLIB_JXL_SUPPORT": "OFF",
     "DLIB_LINK_WITH_SQLITE3": "OFF",
 }
+# The parts of dlib's Python module facerec calls (faces/, DeepFace's Dlib detector and recognizer):
+# the HOG detector, the shape predictor, face chips, the ResNet, and the basic types they take and
+# return. The other 16 source files (SVM and structural trainers, CCA, correlation tracker, the CNN
+# detector, image processing bindings, ...) are two thirds of the compile time and are left out.
+MODULE_PARTS = {
+    "dlib": None,  # the module itself (src/dlib.cpp), which calls each part's bind_* function
+    "matrix": "bind_matrix",
+    "vector": "bind_vector",
+    "basic": "bind_basic_types",
+    "rectangles": "bind_rectangles",
+    "object_detection": "bind_object_detection",
+    "shape_predictor": "bind_shape_predictors",
+    "face_recognition": "bind_face_recognition",
+    "numpy_returns": "bind_numpy_returns",
+}
 # Bump when the way the wheel is made changes, so cached wheels of an older recipe are not reused.
-RECIPE = "2"
+RECIPE = "4"
 
 
 def log(message: str) -> None:
@@ -77,7 +113,8 @@ def run(cmd: list[str], **kwargs) -> None:
 
 
 def build_key() -> str:
-    text = repr((RECIPE, DLIB_VERSION, OPENBLAS_WHEEL, sorted(CMAKE_OPTIONS.items()), sys.version_info[:2]))
+    options, parts = sorted(CMAKE_OPTIONS.items()), sorted(MODULE_PARTS)
+    text = repr((RECIPE, DLIB_VERSION, OPENBLAS_WHEEL, options, parts, cpu_flags(), sys.version_info[:2]))
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -107,6 +144,32 @@ def fetch(work: Path) -> tuple[Path, Path]:
     return source, library
 
 
+def trim_module(source: Path) -> Path:
+    """A copy of dlib's ``tools/python`` beside it (its CMakeLists reaches dlib as ``../../dlib``)
+    that builds only MODULE_PARTS."""
+    python = source / "tools" / "python-facerec"
+    if python.exists():
+        shutil.rmtree(python)
+    shutil.copytree(source / "tools" / "python", python)
+    cmakelists = python / "CMakeLists.txt"
+    text = cmakelists.read_text()
+    start = text.index("set(python_srcs")
+    end = text.index(")", start) + 1
+    sources = "\n".join(f"   src/{part}.cpp" for part in MODULE_PARTS)
+    text = text[:start] + f"set(python_srcs\n{sources}\n)" + text[end:]
+    cmakelists.write_text(text)
+    module = python / "src" / "dlib.cpp"
+    lines = module.read_text().splitlines(keepends=True)
+    kept = set(MODULE_PARTS.values())
+    calls = [line for line in lines if line.strip().startswith("bind_") and line.strip().endswith("(m);")]
+    if len(calls) < 20:
+        raise RuntimeError(f"unexpected {module}: {len(calls)} bind_*(m) calls")
+    module.write_text("".join(
+        line for line in lines if line not in calls or line.strip().removesuffix("(m);") in kept
+    ))
+    return python
+
+
 def prefix_header(library: Path, path: Path) -> Path:
     """``#define cblas_x scipy_cblas_x`` for every CBLAS function the library exports."""
     symbols = subprocess.run(["nm", "-D", "--defined-only", str(library)], check=True, capture_output=True, text=True)
@@ -132,8 +195,8 @@ def build(cache: Path, jobs: int) -> Path:
             "CMAKE_LIBRARY_OUTPUT_DIRECTORY": str(out),
             "cblas_lib": str(library),  # find_blas.cmake's OpenBLAS search, answered in advance
             # C too: find_blas.cmake's check for cblas_ddot is a C program.
-            "CMAKE_C_FLAGS": f"-include {header}",
-            "CMAKE_CXX_FLAGS": f"-include {header}",
+            "CMAKE_C_FLAGS": " ".join([f"-include {header}", *cpu_flags()]),
+            "CMAKE_CXX_FLAGS": " ".join([f"-include {header}", *cpu_flags()]),
             "CMAKE_SKIP_RPATH": "ON",
             # \$: the link command runs in a shell, which would expand $ORIGIN to nothing.
             "CMAKE_MODULE_LINKER_FLAGS": f"-Wl,-rpath,\\$ORIGIN/{LIBS_DIR}",
@@ -141,7 +204,8 @@ def build(cache: Path, jobs: int) -> Path:
         }
     )
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-    run(["cmake", "-S", str(source / "tools" / "python"), "-B", str(build_dir), *generator]
+    python = trim_module(source)
+    run(["cmake", "-S", str(python), "-B", str(build_dir), *generator]
         + [f"-D{key}={value}" for key, value in options.items()])
     cmakecache = (build_dir / "CMakeCache.txt").read_text()
     if "DLIB_USE_BLAS:STRING=ON" not in cmakecache and "DLIB_USE_BLAS:BOOL=ON" not in cmakecache:
@@ -162,7 +226,7 @@ def pack(module: Path, init: Path, library: Path, target: Path) -> Path:
         f"{LIBS_DIR}/{library.name}": library.read_bytes(),
         f"{dist_info}/METADATA": (
             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-            f"Summary: dlib {DLIB_VERSION} built with OpenBLAS ({OPENBLAS_WHEEL}) by bench/research_dlib_blas.py\n"
+            f"Summary: dlib {DLIB_VERSION} built with OpenBLAS ({OPENBLAS_WHEEL}) by deploy/build_dlib.py\n"
         ).encode(),
         f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: facerec\nRoot-Is-Purelib: false\nTag: {tag}\n".encode(),
         f"{dist_info}/top_level.txt": b"_dlib_pybind11\ndlib\n",
@@ -190,7 +254,25 @@ SMOKE = (
 )
 
 
+def installed(wheel: Path) -> bool:
+    """Whether this very wheel is what ``import dlib`` loads (and dlib-bin is not installed over it)."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("dlib")
+    except metadata.PackageNotFoundError:
+        return False
+    try:
+        metadata.version("dlib-bin")
+    except metadata.PackageNotFoundError:
+        return version == wheel.name.split("-")[1]
+    return False
+
+
 def install(wheel: Path) -> bool:
+    if installed(wheel):
+        log(f"installed: {wheel.name}")
+        return True
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
     run([sys.executable, "-m", "pip", "uninstall", "--quiet", "-y", "dlib-bin"])
     try:

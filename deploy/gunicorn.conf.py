@@ -13,7 +13,7 @@ LOG_LEVEL, LOG_FORMAT, PROMETHEUS_MULTIPROC_DIR.
 import os
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-# Each worker holds its own copy of the model (~152 MB RSS in all when every domain is Dlib, which
+# Each worker holds its own copy of the model (~150 MB RSS in all when every domain is Dlib, which
 # imports no TensorFlow; ~1 GB with TensorFlow models) and a recognize keeps one core busy: one
 # worker per core (`make bench`'s throughput row measures 1, 2 and 4 clients against this default).
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -1,5 +1,3 @@
-from importlib import import_module
-
 from django.apps import AppConfig
 
 
@@ -13,10 +11,6 @@ class FacerecConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from facerec import metrics
-
-        # Imported for its side effect: the API-key scheme's drf-spectacular extension registers
-        # itself when the module is loaded.
-        import_module("facerec.openapi")
 
         post_save.connect(metrics.photo_saved, sender="gallery.FacePhoto", dispatch_uid="facerec-metrics-photo")
         post_save.connect(metrics.face_saved, sender="gallery.FaceEmbedding", dispatch_uid="facerec-metrics-face")

@@ -9,13 +9,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import renderers, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec import metrics
+from facerec.openapi import extend_schema
 
 
 class ProbeView(APIView):

@@ -12,12 +12,29 @@ schema by ``AutoSchema``. Swagger UI prefills "Try it out" with the examples; wi
 up values from the limits (a random slug longer than any domain's, ``threshold=2``). The example
 domain is ``demo``, the README's quick-start domain: with a key for another domain the prefilled
 request answers 404 ``domain_not_found``, so replace it with one of ``GET /api/v1/domains``.
+
+Two modules, so that a web worker never loads the schema generator (drf-spectacular's ``openapi``,
+``plumbing``, ``generators`` and what they pull in: django.test, unittest; ~0.4 s and several MB
+per worker, for a schema nobody asks it for). This one is what views and serializers import: the
+error contract, the examples, the hook, ``extend_schema`` and ``schema_view``. facerec/openapi_schema.py
+holds the generator's side (``AutoSchema``, the API-key scheme, ``SchemaGenerator``) and is imported
+only when a schema is generated: by the schema views on their first request, by ``manage.py
+spectacular``, by the deploy check, through ``SPECTACULAR_SETTINGS["DEFAULT_GENERATOR_CLASS"]``.
+
+drf-spectacular's own ``extend_schema`` subclasses the default schema class when a view module is
+imported, which would load the generator with the first route; ``extend_schema`` here records the
+annotation and hands it to drf-spectacular's, in the same order, when the generator is loaded, so the
+schema is the one drf-spectacular would have made (tests/ops/test_openapi.py). ruff bans the direct
+import (pyproject.toml, banned-api).
 """
 
 from __future__ import annotations
 
-from drf_spectacular import openapi
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from collections.abc import Callable
+from typing import Any
+
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular import utils
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
@@ -43,18 +60,6 @@ EXAMPLE_DOMAIN = "demo"
 DOMAIN_SLUG_MAX_LENGTH = 50
 
 
-class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's schema generator, plus a serializer field's ``style={"example": value}``
-    written as the property's OpenAPI ``example`` (what Swagger UI prefills forms with)."""
-
-    def _get_serializer_field_meta(self, field, direction):
-        meta = super()._get_serializer_field_meta(field, direction)
-        style = getattr(field, "style", None) or {}
-        if "example" in style:
-            meta["example"] = style["example"]
-        return meta
-
-
 ErrorSerializer = inline_serializer(
     "Error",
     {
@@ -75,23 +80,6 @@ ErrorSerializer = inline_serializer(
 def errors(*statuses: int) -> dict[int, OpenApiResponse]:
     """``responses=`` entries for the given error statuses, in the API's error contract."""
     return {status: OpenApiResponse(ErrorSerializer, description=ERROR_CODES[status]) for status in statuses}
-
-
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "gallery.auth.ApiKeyAuthentication"
-    name = "ApiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": (
-                "An API key from `manage.py create_api_key NAME --domains a,b [--write]` or the admin, "
-                "sent as `Authorization: Bearer <key>`. `Token <key>` and the bare `<key>` are also accepted "
-                "(the bare form is what the legacy front end sends). Keys are scoped to domains and read-only "
-                "unless created with --write."
-            ),
-        }
 
 
 _WRITE_METHODS = {"post", "put", "patch", "delete"}
@@ -156,3 +144,50 @@ def _error_component() -> dict:
             "required": ["error"],
         }
     }
+
+
+# --- Annotations handed to drf-spectacular when a schema is generated ---------------------------
+
+# (view class or method, extend_schema's arguments), in the order the decorators ran.
+_annotations: list[tuple[Any, dict[str, Any]]] = []
+_generator_loaded = False
+
+
+def extend_schema(**kwargs: Any) -> Callable:
+    """drf-spectacular's ``extend_schema`` (same arguments), applied when the schema generator is
+    loaded (see the module's docstring); at once where it already is."""
+
+    def annotate(target):
+        if _generator_loaded:
+            return utils.extend_schema(**kwargs)(target)
+        _annotations.append((target, kwargs))
+        return target
+
+    return annotate
+
+
+def apply_annotations() -> None:
+    """Apply the recorded annotations (facerec/openapi_schema.py, as it is imported)."""
+    global _generator_loaded
+    _generator_loaded = True
+    while _annotations:
+        target, kwargs = _annotations.pop(0)
+        utils.extend_schema(**kwargs)(target)
+
+
+def schema_view(name: str, **initkwargs: Any) -> Callable:
+    """``drf_spectacular.views.<name>.as_view(**initkwargs)``, imported on the route's first request."""
+    view = None
+
+    @csrf_exempt
+    def lazy_view(request, *args, **kwargs):
+        nonlocal view
+        if view is None:
+            from drf_spectacular import views
+
+            import facerec.openapi_schema  # noqa: F401  (the annotations, before any view is described)
+
+            view = getattr(views, name).as_view(**initkwargs)
+        return view(request, *args, **kwargs)
+
+    return lazy_view

@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from facerec import health
 from facerec.media import protected_media
+from facerec.openapi import schema_view
 
 admin.site.site_header = "facerec"
 admin.site.site_title = "facerec admin"
@@ -18,8 +18,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),
-    path("api/v1/schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The schema generator is loaded by these two views' first request, never by a worker that only answers.
+    path("api/v1/schema", schema_view("SpectacularAPIView"), name="api-schema"),
+    path("api/docs", schema_view("SpectacularSwaggerView", url_name="api-schema"), name="api-docs"),
     # Each app serves its own routes: recognition the answers (recognize, compare, the legacy route and
     # the web page), gallery the data (domains, persons, photos, tasks).
     path("", include("recognition.urls")),

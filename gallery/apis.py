@@ -11,7 +11,7 @@ import dataclasses
 from django.conf import settings
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser
@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.errors import ApiError
-from facerec.openapi import EXAMPLE_DOMAIN, errors
+from facerec.openapi import EXAMPLE_DOMAIN, errors, extend_schema
 from faces.images import ImageRejected
 from faces.models_zoo import ModelUnavailable
 from gallery import services

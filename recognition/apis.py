@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -19,6 +18,7 @@ from rest_framework.views import APIView
 
 from facerec.errors import ApiError, NoFaceError
 from facerec.metrics import CompareMetrics, DetectMetrics, RecognizeMetrics
+from facerec.openapi import extend_schema
 from faces.images import ImageRejected
 from faces.models_zoo import ModelUnavailable, check_available
 from faces.pipeline import StageTimer

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import time
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from facerec.metrics import RecognizeMetrics
+from facerec.openapi import extend_schema
 from faces.pipeline import StageTimer
 from recognition import services
 from recognition.apis import image_errors, photo_request

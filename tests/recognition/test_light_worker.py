@@ -1,6 +1,7 @@
 """A process that serves only Dlib domains (on dlib's chip or on DeepFace's crop) never imports
 DeepFace or TensorFlow: it warms its models, passes the system checks and answers recognize
-requests on dlib, numpy and Pillow alone. The check runs in a fresh process, since this test
+requests on dlib, numpy and Pillow alone. Nor does it load the OpenAPI schema generator until the
+schema is asked for (facerec/openapi.py). The check runs in a fresh process, since this test
 process may have imported DeepFace for another test."""
 
 import json
@@ -33,7 +34,12 @@ for key, photo in json.loads(sys.argv[1]):
     body = response.json()
     answers[body["domain"]] = [face["match"] and face["match"]["person"]["name"] for face in body["faces"]]
 heavy = sorted({name.split(".")[0] for name in sys.modules} & {"deepface", "tensorflow", "keras", "tf_keras"})
-print(json.dumps({"warmed": warmed, "answers": answers, "heavy_modules": heavy}))
+generator = sorted(set(sys.modules) & {"drf_spectacular.openapi", "drf_spectacular.generators", "facerec.openapi_schema"})
+schema = Client().get("/api/v1/schema", {"format": "json"}).json()
+described = {"security": sorted(schema["components"]["securitySchemes"]),
+             "recognize": schema["paths"]["/api/v1/recognize"]["post"]["operationId"]}
+print(json.dumps({"warmed": warmed, "answers": answers, "heavy_modules": heavy, "schema_generator": generator,
+                  "described": described}))
 """
 
 
@@ -53,6 +59,9 @@ def test_dlib_only_process_serves_recognize_without_deepface_or_tensorflow(trans
     assert result["answers"] == {"alpha": ["Angelina"], "beta": ["Angelina"]}
     assert ["Dlib", "dlib"] in result["warmed"]
     assert result["heavy_modules"] == []
+    assert result["schema_generator"] == []
+    # ...and the schema, asked for afterwards, still has the API-key scheme and the views' annotations.
+    assert result["described"] == {"security": ["ApiKey"], "recognize": "recognize"}
 
 
 SERVE_THEN_WRITE = """

@@ -15,8 +15,8 @@ install: $(STAMP)
 	$(PY) -m compileall -q $(PACKAGES)
 
 # dlib: requirements.txt installs the dlib-bin wheel; deploy/build_dlib.py then swaps in dlib built
-# with OpenBLAS for this CPU (the ResNet ~4x faster, the same vectors), built once and cached in
-# $$FACEREC_CACHE (default ~/.cache/facerec), so later installs take seconds. It keeps dlib-bin
+# with OpenBLAS for this CPU (the ResNet ~6x faster, the same vectors), built once and cached in
+# FACEREC_CACHE (default ~/.cache/facerec), so later installs take seconds. It keeps dlib-bin
 # where the build fails (no compiler, cmake or ninja) or when DLIB_BUILD=0.
 DLIB_BUILD ?= 1
 

@@ -84,17 +84,30 @@ class ProductVariant:
         return PhotoFaces(faces=found, timings_ms=dict(timer.stages), size=image.original_size)
 
 
+def _dlib_build() -> str:
+    """Which dlib is installed: the OpenBLAS build (deploy/build_dlib.py, its version names the
+    build) or the dlib-bin wheel; both say 20.0.1 as ``dlib.__version__``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("dlib", "dlib-bin"):
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            continue
+    import dlib
+
+    return dlib.__version__
+
+
 def _product_source_hash() -> str:
     """A hash of the Python files of the packages that hold detect_faces and what it calls to
-    decode, detect and embed (wherever a refactor moves them), and of the model libraries' versions."""
+    decode, detect and embed (wherever a refactor moves them), and of the model libraries' builds."""
     from importlib.metadata import version
-
-    import dlib
 
     from faces import images, pipeline
 
     folders = {Path(inspect.getsourcefile(obj)).parent for obj in (pipeline.detect_faces, images.decode_image, pipeline.get_pipeline)}
-    digest = hashlib.sha256(f"{version('deepface')} {dlib.__version__}".encode())
+    digest = hashlib.sha256(f"{version('deepface')} {_dlib_build()}".encode())
     for path in sorted(p for folder in folders for p in folder.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]

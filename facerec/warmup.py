@@ -75,3 +75,29 @@ def warm_models() -> list[tuple[str, str]]:
             pipeline.recognizer.forward(blank)
         warmed.append((model_name, detector))
     return warmed
+
+
+def warm_web() -> None:
+    """What a web worker's first request would otherwise load: the URLconf (every view module), the
+    image decoders (Pillow registers its format plugins on the first photo opened) and the cache
+    the API throttle counts in (its backend's module and connection). Each is loaded or opened
+    once, and a failure here is left for the request that needs it to report."""
+    import io
+
+    from django.core.cache import cache
+    from django.urls import get_resolver
+    from PIL import Image
+
+    from faces.images import ImageRejected, decode_image
+
+    get_resolver().url_patterns  # noqa: B018 - loads every view module
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="JPEG")
+    try:
+        decode_image(buffer.getvalue())
+    except ImageRejected:
+        logger.warning("the image decoders were not warmed", exc_info=True)
+    try:
+        cache.get("facerec:warm")
+    except Exception:  # noqa: BLE001 - the cache being down is /readyz's to report, not start-up's
+        logger.warning("the cache was not reached at warm-up", exc_info=True)

@@ -21,9 +21,11 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import get_resolver
 
-from facerec.warmup import warm_models
+from facerec.warmup import warm_models, warm_web
 
 warmed = warm_models()
+warm_web()  # what gunicorn's post_fork runs: the first request then imports nothing of these
+web_warmed = sorted(set(sys.modules) & {"PIL.JpegImagePlugin", "django.core.cache.backends.redis", "recognition.apis"})
 call_command("check", databases=["default"])
 get_resolver().url_patterns  # every view, serializer and schema module
 answers = {}
@@ -38,7 +40,7 @@ generator = sorted(set(sys.modules) & {"drf_spectacular.openapi", "drf_spectacul
 schema = Client().get("/api/v1/schema", {"format": "json"}).json()
 described = {"security": sorted(schema["components"]["securitySchemes"]),
              "recognize": schema["paths"]["/api/v1/recognize"]["post"]["operationId"]}
-print(json.dumps({"warmed": warmed, "answers": answers, "heavy_modules": heavy, "schema_generator": generator,
+print(json.dumps({"warmed": warmed, "web_warmed": web_warmed, "answers": answers, "heavy_modules": heavy, "schema_generator": generator,
                   "described": described}))
 """
 
@@ -58,6 +60,7 @@ def test_dlib_only_process_serves_recognize_without_deepface_or_tensorflow(trans
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["answers"] == {"alpha": ["Angelina"], "beta": ["Angelina"]}
     assert ["Dlib", "dlib"] in result["warmed"]
+    assert result["web_warmed"] == ["PIL.JpegImagePlugin", "django.core.cache.backends.redis", "recognition.apis"]
     assert result["heavy_modules"] == []
     assert result["schema_generator"] == []
     # ...and the schema, asked for afterwards, still has the API-key scheme and the views' annotations.

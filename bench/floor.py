@@ -101,12 +101,24 @@ def dlib_halves(image_path, *, rounds: int, dlib_path: str | None = None) -> dic
     return json.loads(out.strip().splitlines()[-1])
 
 
+ALTERNATIONS = 3
+
+
 def compare_builds(image_path, *, rounds: int) -> dict:
-    """``floor.*`` of bench/results/latest.json: this install's dlib next to the dlib-bin wheel."""
+    """``floor.*`` of bench/results/latest.json: this install's dlib next to the dlib-bin wheel.
+
+    Each side runs in ALTERNATIONS processes, alternating (baseline, ours, baseline, ...), and each
+    half's figure is the median of its processes' medians: load that drifts during the run (this
+    machine's speed was seen to switch between two levels ~30 % apart) weighs on both sides alike."""
     from bench.env import ROOT
 
-    baseline = dlib_halves(image_path, rounds=rounds, dlib_path=baseline_dlib(ROOT))
-    ours = dlib_halves(image_path, rounds=rounds)
+    baseline_path = baseline_dlib(ROOT)
+    runs = {"baseline": [], "ours": []}
+    for _ in range(ALTERNATIONS):
+        runs["baseline"].append(dlib_halves(image_path, rounds=rounds, dlib_path=baseline_path))
+        runs["ours"].append(dlib_halves(image_path, rounds=rounds))
+    baseline, ours = ({**side[0], **{half: round(float(np.median([run[half] for run in side])), 2)
+                                     for half in ("detect_ms", "embed_ms")}} for side in runs.values())
     ours_sum = ours["detect_ms"] + ours["embed_ms"]
     baseline_sum = baseline["detect_ms"] + baseline["embed_ms"]
     return {
@@ -119,6 +131,7 @@ def compare_builds(image_path, *, rounds: int) -> dict:
         "baseline_blas": baseline["blas"],
         "dlib": ours["dlib"],
         "rounds": rounds,
+        "alternations": ALTERNATIONS,
         "image": f"{image_path.name} at {ours['size']}, HOG with 1 upsampling step; embed: one 150 px chip",
     }
 

@@ -67,12 +67,16 @@ def warm_models() -> list[tuple[str, str]]:
         except ModelUnavailable as exc:
             logger.error("model %s/%s not warmed: %s", model_name, detector, exc)
             continue
-        pipeline.faces(np.zeros((160, 160, 3), dtype=np.uint8))
-        # A forward pass where the first one pays for lazy initialisation (TensorFlow's graph and
-        # memory pools); dlib's ResNet has none, so its workers are ready one forward pass sooner.
-        if getattr(pipeline.recognizer, "first_call_cost", True):
-            blank = np.zeros((1, *pipeline.recognizer.input_shape[::-1], 3), dtype=np.float32)
-            pipeline.recognizer.forward(blank)
+        # A blank photo of the largest size a photo is scaled to: the detector allocates its image
+        # pyramid at full size once here, which also raises glibc's mmap threshold to those buffers'
+        # size, so that a first real photo's pyramid comes from the heap instead of fresh mmaps
+        # (the first recognize after a start was 1.5-2x a warm one with a 160 px warm-up).
+        side = settings.FACEREC_MAX_IMAGE_SIDE
+        pipeline.faces(np.zeros((side, side, 3), dtype=np.uint8))
+        # A forward pass: the first one pays for lazy initialisation (TensorFlow's graph and memory
+        # pools; the buffers of dlib's OpenBLAS).
+        blank = np.zeros((1, *pipeline.recognizer.input_shape[::-1], 3), dtype=np.float32)
+        pipeline.recognizer.forward(blank)
         warmed.append((model_name, detector))
     return warmed
 

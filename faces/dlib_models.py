@@ -121,9 +121,6 @@ class DlibResNet:
     model_name = "Dlib"
     input_shape = (150, 150)
     output_shape = 128
-    # dlib's first forward pass costs what any later one does (0.157, 0.154, 0.151 s of CPU for the
-    # first three on this machine): nothing for a warm-up pass to pay in advance (facerec/warmup.py).
-    first_call_cost = False
 
     def __init__(self) -> None:
         import dlib

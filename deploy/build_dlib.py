@@ -6,9 +6,10 @@ dlib-bin (``make install`` runs ``--install``; ``DLIB_BUILD=0 make install`` kee
 Why: the ``dlib-bin`` wheel has no BLAS, and dlib's ResNet does its convolutions as matrix
 products, which OpenBLAS does several times faster; the same network and weights, so the vectors
 agree to float noise (tests/faces/test_floor_build.py: boxes identical, every component within
-1e-4; measured 3.9e-7 over the 68 faces of the test photos). ``python -m bench.floor`` on
-bench/data/photo_1600.jpg (640 px, HOG with one upsampling step), five interleaved runs on a
-busy 2-core machine, medians: ResNet 25 vs 145 ms, HOG 132 vs 153 ms, the sum 0.53x dlib-bin's.
+1e-4; measured 3.9e-7 over the 68 faces of the test photos). On
+bench/data/photo_1600.jpg (640 px, HOG with one upsampling step) the ResNet takes 20-37 ms against
+dlib-bin's 104-181 ms, and the HOG detector exactly as long as dlib-bin's (best of 20 interleaved
+runs: 110 vs 110-113 ms), so detect + embed is about 0.55-0.65x dlib-bin's (README, Benchmarks).
 
 How, so that a fresh machine needs no system package beyond a C++ compiler, cmake and ninja (all
 three in this machine image), and the build stays short (~6 min on 2 idle cores, once):

@@ -3,9 +3,9 @@
 The face-level search (``FaceEmbedding.objects.nearest_persons``, ANN or exact) finds the candidate
 persons: those owning one of the face's nearest gallery faces. Each candidate is then scored by the
 cosine distance from the face to the person's **centroid** (the mean of the person's unit-length
-face vectors in the domain's serving model, computed in SQL from the rows on every search:
-``person_centroid_distances``). Candidates are ordered by that distance, and the first is the
-match when it is within the threshold.
+face vectors in the domain's serving model, computed in SQL from the rows on every search, in the
+same statement as the face search: ``nearest_persons(centroids=True)``). Candidates are ordered by
+that distance, and the first is the match when it is within the threshold.
 
 Why the centroid and not the nearest face (measured on the dev set: 18 people, 20 random
 enrolled/stranger splits, Dlib with chip alignment, 3 photos per person): at 0.06 the nearest face
@@ -58,18 +58,19 @@ class PersonScore:
     faces_matched: int
 
 
-def persons_ranked(hits: list[PersonHit], centroid_distances: dict[int, float]) -> list[PersonScore]:
+def persons_ranked(hits: list[PersonHit]) -> list[PersonScore]:
     """The candidate persons ordered by distance to their centroid (then nearest face, then id);
-    a candidate without a centroid (removed meanwhile) is dropped."""
+    a candidate without a centroid distance is dropped (none is, when the hits come from
+    ``nearest_persons(centroids=True)``: one statement finds the persons and their faces)."""
     scores = [
         PersonScore(
             person_id=hit.person_id,
-            distance=centroid_distances[hit.person_id],
+            distance=hit.centroid_distance,
             nearest_face_distance=hit.distance,
             faces_matched=hit.faces_matched,
         )
         for hit in hits
-        if hit.person_id in centroid_distances
+        if hit.centroid_distance is not None
     ]
     return sorted(scores, key=lambda score: (score.distance, score.nearest_face_distance, score.person_id))
 
@@ -86,17 +87,12 @@ def persons_scored(
     """The ``top_k`` persons of one domain nearest to ``vector`` by the person-level rule. ``exact``
     only changes how the candidates are found (exact face search instead of HNSW): the centroids
     are exact either way, so ANN and exact answers compare like with like."""
+    centroids = alignment != DEEPFACE
     hits = FaceEmbedding.objects.nearest_persons(
         vector, domain_id=domain_id, model_name=model_name, alignment=alignment, threshold=threshold,
-        top_k=max(top_k, DECISION_PERSONS), exact=exact,
+        top_k=max(top_k, DECISION_PERSONS), exact=exact, centroids=centroids,
     )
-    if alignment == DEEPFACE:
-        return persons_nearest(hits)[:top_k]
-    centroids = FaceEmbedding.objects.person_centroid_distances(
-        vector, person_ids=[hit.person_id for hit in hits], domain_id=domain_id, model_name=model_name,
-        alignment=alignment,
-    )
-    return persons_ranked(hits, centroids)[:top_k]
+    return (persons_ranked(hits) if centroids else persons_nearest(hits))[:top_k]
 
 
 def persons_nearest(hits: list[PersonHit]) -> list[PersonScore]:

@@ -296,15 +296,14 @@ def cluster_suggest(*, cluster: FaceCluster) -> Person | None:
         model_name, alignment = domain.space
         hits = FaceEmbedding.objects.nearest_persons(
             centroid, domain_id=domain.pk, model_name=model_name, alignment=alignment,
-            threshold=domain.effective_threshold, top_k=5,
+            threshold=domain.effective_threshold, top_k=5, centroids=True,
         )
-        distances = FaceEmbedding.objects.person_centroid_distances(
-            centroid, person_ids=[hit.person_id for hit in hits], domain_id=domain.pk, model_name=model_name,
-            alignment=alignment,
+        best = min(
+            (hit for hit in hits if hit.centroid_distance is not None),
+            key=lambda hit: (hit.centroid_distance, hit.person_id), default=None,
         )
-        best = min(distances.items(), key=lambda item: (item[1], item[0]), default=None)
-        if best is not None and best[1] <= domain.effective_threshold:
-            suggestion = Person.objects.get(pk=best[0])
+        if best is not None and best.centroid_distance <= domain.effective_threshold:
+            suggestion = Person.objects.get(pk=best.person_id)
     if cluster.suggestion_id != (suggestion.pk if suggestion else None):
         cluster.suggestion = suggestion
         cluster.save(update_fields=["suggestion", "updated"])

@@ -34,6 +34,10 @@ def load(domain: Domain, persons: list[list[np.ndarray]]) -> list[Person]:
     return [Person.objects.get(domain=domain, name=f"{domain.slug} {i}") for i in range(len(persons))]
 
 
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return 1 - float(a @ b) / float(np.linalg.norm(a) * np.linalg.norm(b))
+
+
 # Person A: four photos spread around axis 0, each 0.056 from A's centroid and 0.109 from each other.
 SPREAD = [unit((0, 1), (axis, 0.35)) for axis in (1, 2, 3, 4)]
 # A stranger 0.050 from A's first photo but 0.090 from A's centroid.
@@ -41,16 +45,19 @@ STRANGER = unit((0, 1), (1, 0.35), (5, 0.35))
 
 
 def test_candidates_are_ranked_by_centroid_and_keep_the_nearest_face_as_evidence():
-    hits = [PersonHit(person_id=1, distance=0.03, faces_matched=1), PersonHit(person_id=2, distance=0.05, faces_matched=3)]
+    hits = [
+        PersonHit(person_id=1, distance=0.03, faces_matched=1, centroid_distance=0.09),
+        PersonHit(person_id=2, distance=0.05, faces_matched=3, centroid_distance=0.06),
+    ]
 
-    ranked = persons_ranked(hits, {1: 0.09, 2: 0.06})
+    ranked = persons_ranked(hits)
 
     assert [(s.person_id, s.distance, s.nearest_face_distance, s.faces_matched) for s in ranked] == [
         (2, 0.06, 0.05, 3), (1, 0.09, 0.03, 1)
     ]
     assert match_of(ranked, 0.07).person_id == 2
     assert match_of(ranked, 0.055) is None
-    assert persons_ranked([hits[0]], {}) == []  # a person removed between the two queries
+    assert persons_ranked([PersonHit(person_id=1, distance=0.03, faces_matched=1)]) == []  # no centroid asked for
 
 
 @pytest.mark.django_db
@@ -82,15 +89,20 @@ def test_centroids_never_mix_domains_and_skip_inactive_persons():
     (theirs,) = load(beta, [[*SPREAD, STRANGER]])
     scope = {"domain_id": alpha.id, "model_name": "Dlib", "alignment": alpha.alignment}
 
-    distances = FaceEmbedding.objects.person_centroid_distances(STRANGER, person_ids=[mine.id, theirs.id], **scope)
+    hits = FaceEmbedding.objects.nearest_persons(STRANGER, threshold=0.07, top_k=5, centroids=True, **scope)
 
-    assert list(distances) == [mine.id]
-    assert distances[mine.id] == pytest.approx(0.0902, abs=1e-3)
-    assert FaceEmbedding.objects.person_centroid_distances(STRANGER, person_ids=[theirs.id], **scope) == {}
+    assert [hit.person_id for hit in hits] == [mine.id]
+    assert hits[0].centroid_distance == pytest.approx(0.0902, abs=1e-3)
+    assert hits[0].distance == pytest.approx(0.0505, abs=1e-3)
+    # A face of mine that is not searchable (below the domain's quality bar) is not in the centroid.
+    FaceEmbedding.objects.filter(person=mine, embedding=SPREAD[1].astype(np.float32)).update(searchable=False)
+    moved = FaceEmbedding.objects.nearest_persons(STRANGER, threshold=0.07, top_k=5, centroids=True, **scope)
+    assert moved[0].centroid_distance == pytest.approx(_cosine(STRANGER, np.mean([SPREAD[i] for i in (0, 2, 3)], axis=0)), abs=1e-5)
+    FaceEmbedding.objects.filter(person=mine).update(searchable=True)
     assert [c.person_id for c in FaceEmbedding.objects.person_centroids(**scope)] == [mine.id]
     assert [s.person_id for s in persons_scored(STRANGER, threshold=0.07, top_k=5, **scope)] == [mine.id]
     Person.objects.filter(pk=mine.pk).update(active=False)
-    assert FaceEmbedding.objects.person_centroid_distances(STRANGER, person_ids=[mine.id], **scope) == {}
+    assert FaceEmbedding.objects.nearest_persons(STRANGER, threshold=0.07, top_k=5, centroids=True, **scope) == []
 
 
 @pytest.mark.django_db

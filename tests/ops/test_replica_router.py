@@ -54,7 +54,7 @@ def test_recognize_searches_on_the_replica():
         [result] = services.recognize(face_bytes("img4.jpg"), domain=domain).faces
 
     assert result.match.person.name == "Angelina"
-    assert len(_search_queries(on_replica)) == 2  # the nearest faces, then their persons' centroids
+    assert len(_search_queries(on_replica)) == 1  # the nearest faces, their persons and centroids: one statement
     assert _search_queries(on_primary) == []
     # The persons it found are confirmed on the primary: a replica that lags never names a removed one.
     assert any('FROM "gallery_person"' in q["sql"] for q in on_primary.captured_queries)

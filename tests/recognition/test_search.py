@@ -153,3 +153,29 @@ def test_ef_search_grows_with_the_domain_but_is_capped():
 def test_indexed_vectors_is_the_domains_index_size(galleries):
     domain, gallery = galleries["big"]
     assert indexes.indexed_vectors(domain.id, *domain.space) == len(gallery.vectors)
+
+
+def test_ann_searches_run_as_prepared_statements_with_the_same_answers(galleries):
+    """On a persistent connection an ANN search is prepared, and after five runs PostgreSQL reuses
+    one generic plan (no planning over every domain's partial indexes); while queries are logged
+    the same statement runs unprepared. Both must answer alike, on the domain's own graph."""
+    from django.test.utils import CaptureQueriesContext
+
+    domain, gallery = galleries["big"]
+    scope = {"domain_id": domain.id, "model_name": "Dlib", "alignment": domain.alignment, "threshold": 0.07}
+    queries = gallery.queries(8, seed=21)
+    with CaptureQueriesContext(connection) as logged:
+        expected = [FaceEmbedding.objects.nearest_persons(q, top_k=5, centroids=True, **scope) for q in queries]
+    assert any("WITH nn AS" in query["sql"] for query in logged.captured_queries)  # unprepared: logged with its SQL
+
+    got = [FaceEmbedding.objects.nearest_persons(q, top_k=5, centroids=True, **scope) for q in queries]
+
+    assert got == expected and all(hits and hits[0].centroid_distance is not None for hits in got)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            [f"%WITH nn AS%domain_id = {domain.id} AND%"],
+        )
+        (generic, custom), = cursor.fetchall()
+    assert custom == 5 and generic == len(queries) - 5
+    assert indexes.index_name(domain.id, *domain.space) in _plan(domain, queries[0])

@@ -6,8 +6,6 @@ import ctypes
 import ctypes.util
 import logging
 
-import numpy as np
-
 logger = logging.getLogger(__name__)
 
 # glibc's mallopt parameter (malloc.h).
@@ -47,7 +45,8 @@ def warm_models() -> list[tuple[str, str]]:
     only where its first call costs more than later ones)."""
     import django
 
-    django.setup()
+    django.setup()  # before numpy: settings.py sets the BLAS threads (one) that OpenBLAS starts on load
+    import numpy as np
     from django.conf import settings
     from django.db import DatabaseError
 

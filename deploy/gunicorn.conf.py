@@ -58,11 +58,12 @@ def on_starting(server):
 
 
 def post_fork(server, worker):
-    from facerec.warmup import malloc_trim, malloc_tune, warm_models, warm_web
+    from facerec.warmup import gc_deferred, malloc_trim, malloc_tune, warm_models, warm_web
 
     malloc_tune()  # see facerec/warmup.py
-    warmed = warm_models()
-    warm_web()
+    with gc_deferred():  # no collections during the start-up; its objects frozen after it
+        warmed = warm_models()
+        warm_web()
     malloc_trim()  # the start-up's freed memory (imports, model loading) back to the kernel
     server.log.info("worker %s: face models warmed: %s", worker.pid, ", ".join("/".join(p) for p in warmed) or "none")
 

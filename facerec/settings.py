@@ -216,7 +216,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 DEEPFACE_HOME = Path(env("DEEPFACE_HOME", str(VAR_DIR / "deepface")))
 os.environ["DEEPFACE_HOME"] = str(DEEPFACE_HOME)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# One BLAS thread per process (read when dlib's OpenBLAS loads, after settings): a web or Celery
+# One BLAS thread per process (read when dlib's and numpy's OpenBLAS load, after settings): a web or Celery
 # worker runs one photo at a time and there is one worker per core, so extra BLAS threads would
 # only compete with the other workers for the cores (and spin while they wait).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

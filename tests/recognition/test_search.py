@@ -180,6 +180,22 @@ def test_ann_searches_run_as_prepared_statements_with_the_same_answers(galleries
     assert custom == 5 and generic == len(queries) - 5
     assert indexes.index_name(domain.id, *domain.space) in _plan(domain, queries[0])
 
+    # Without persistent connections (DB_CONN_MAX_AGE=0, as behind a transaction-mode pooler), nothing is prepared.
+    small, small_gallery = galleries["small"]
+    persistent, connection.settings_dict["CONN_MAX_AGE"] = connection.settings_dict["CONN_MAX_AGE"], 0
+    try:
+        for q in small_gallery.queries(8, seed=22):
+            assert FaceEmbedding.objects.nearest_persons(
+                q, top_k=5, centroids=True, domain_id=small.id, model_name="Dlib", alignment=small.alignment,
+                threshold=0.07,
+            )
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = persistent
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                       [f"%domain_id = {small.id} AND%"])
+        assert cursor.fetchone() == (0,)
+
 
 def test_the_graphs_output_goes_straight_to_the_limit_whatever_join_the_planner_prefers():
     """The person check is a per-row subquery, so the graph's nearest-first output goes straight to

@@ -12,7 +12,6 @@ are one person, recall the share of one person's pairs that were put in one clus
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -54,11 +53,15 @@ def main() -> None:
     parser.add_argument("dir", nargs="?", type=Path, default=EVAL_DEV)
     parser.add_argument("--domain", default="eval-clusters")
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facerec.settings")
+    from bench.env import use_bench_database
+
+    use_bench_database()  # its domain is removed and ingested anew: never in the dev database
     import django
 
     django.setup()
     from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
 
     from gallery import services
     from gallery.models import Domain

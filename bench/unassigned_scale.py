@@ -15,7 +15,6 @@ pairwise precision/recall against the synthetic identities (bench.eval_clusters)
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -137,10 +136,15 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--cluster", type=int, default=0, help="Also time clustering of this many unassigned faces")
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "facerec.settings")
+    from bench.env import use_bench_database
+
+    use_bench_database()  # its domains are purged and rebuilt: never in the dev database
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
     row = archive_search(args.faces, queries=args.queries)
     print(f"10x unassigned faces: p50 {row['p50_ratio']:.2f}x of the row without them; "
           f"recall@10 {row['with_10x_unassigned']['recall_at_10']:.4f}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import face_bytes, labels
-from tests.recognition.test_web_page import _grant, _log_in, _wait, browser  # noqa: F401 (fixture)
+from tests.recognition.test_web_page import _follow, _grant, _log_in, _wait, browser  # noqa: F401 (fixture)
 
 PASSWORD = "correct horse battery staple"
 
@@ -57,7 +57,7 @@ def _act(driver, live_server, action: str, cluster_ids: list[int]) -> None:
     for pk in cluster_ids:
         driver.find_element(By.CSS_SELECTOR, f"input.action-select[value='{pk}']").click()
     Select(driver.find_element(By.NAME, "action")).select_by_value(action)
-    driver.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    _follow(driver, driver.find_element(By.CSS_SELECTOR, "button[name=index]"))
 
 
 def _messages(driver) -> list[str]:
@@ -83,8 +83,8 @@ def test_curator_names_takes_out_and_dismisses_clusters(browser, live_server, cu
     second = next(row["id"] for row in rows if row["id"] != first)
     # Take one face out of the first person's cluster, on the cluster's page.
     browser.get(f"{live_server.url}/admin/gallery/facecluster/{first}/change/")
-    browser.find_element(By.CSS_SELECTOR, "a.remove-face").click()
-    browser.find_element(By.CSS_SELECTOR, "form input[type=submit]").click()
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, "a.remove-face"))
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, "form input[type=submit]"))
     _wait(browser, lambda d: "/admin/gallery/facecluster/" in d.current_url and _messages(d))
     assert "on its own" in _messages(browser)[0]
     sizes = {row["id"]: row["size"] for row in _rows(browser)}
@@ -94,7 +94,7 @@ def test_curator_names_takes_out_and_dismisses_clusters(browser, live_server, cu
     # Name the rest of the cluster as a new person.
     _act(browser, live_server, "assign", [first])
     browser.find_element(By.ID, "id_name").send_keys("Ada")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Name]").click()
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Name]"))
     _wait(browser, lambda d: _messages(d))
     assert "2 face(s) of cluster" in _messages(browser)[0] and "joined Ada" in _messages(browser)[0]
     ada = Person.objects.get(domain=archive, name="Ada")
@@ -102,7 +102,7 @@ def test_curator_names_takes_out_and_dismisses_clusters(browser, live_server, cu
     # The face taken out is Ada too after all: give it to the existing person.
     _act(browser, live_server, "assign", [alone])
     Select(browser.find_element(By.ID, "id_person")).select_by_visible_text(f"Ada (id {ada.pk})")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Name]").click()
+    _follow(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit][value=Name]"))
     _wait(browser, lambda d: _messages(d))
     assert "joined Ada" in _messages(browser)[0]
 

@@ -93,6 +93,18 @@ def _wait(driver, condition, timeout: float = 60):
     return WebDriverWait(driver, timeout).until(condition)
 
 
+def _follow(driver, element) -> None:
+    """Click a link or submit button and wait until the browser has left the page: a click returns
+    before the next page loads, and a look-up made meanwhile reads the old page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    _wait(driver, staleness_of(page))
+    _wait(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def _log_in(driver, live_server, username: str = "olga", then: str = "/") -> None:
     from selenium.webdriver.common.by import By
 

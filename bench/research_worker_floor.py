@@ -35,9 +35,8 @@ def _rss_mb() -> float:
 
 
 def _models(step, paths: dict) -> None:
-    import numpy as np
-
     import dlib
+    import numpy as np
 
     step("numpy + dlib imported")
     dlib.shape_predictor(paths["landmarks"])

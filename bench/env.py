@@ -44,6 +44,18 @@ def use_bench_database(*, fresh: bool = False) -> str:
     return url
 
 
+def open_bench_database(*, fresh: bool = False) -> None:
+    """What a benchmark's ``main`` starts with: the bench database (``use_bench_database``), Django
+    set up on it, and its schema migrated to the code's."""
+    use_bench_database(fresh=fresh)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))

@@ -53,15 +53,10 @@ def main() -> None:
     parser.add_argument("dir", nargs="?", type=Path, default=EVAL_DEV)
     parser.add_argument("--domain", default="eval-clusters")
     args = parser.parse_args()
-    from bench.env import use_bench_database
+    from bench.env import open_bench_database
 
-    use_bench_database()  # its domain is removed and ingested anew: never in the dev database
-    import django
-
-    django.setup()
+    open_bench_database()  # its domain is removed and ingested anew: never in the dev database
     from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
     from gallery import services
     from gallery.models import Domain

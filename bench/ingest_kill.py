@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.env import ROOT, use_bench_database
+from bench.env import ROOT, open_bench_database
 
 _ALREADY = re.compile(r"(\d+) already present")
 
@@ -98,15 +98,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="ingest_images --workers (default 2)")
     args = parser.parse_args()
 
-    use_bench_database()
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    open_bench_database()
     from bench.ingest import photo_folder
 
-    call_command("migrate", verbosity=0)
     folder, count = photo_folder(args.variants)
     slug = f"bench-ingest-kill-{int(time.time())}"
     command = _command(folder, slug, args.workers)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.env import ROOT, use_bench_database
+from bench.env import ROOT, open_bench_database
 from bench.report import exit_status, machine, markdown, missed, targets
 
 RESULTS = ROOT / "bench" / "results"
@@ -280,15 +280,9 @@ def main() -> None:
     only = set(args.only.split(","))
     started = time.perf_counter()
 
-    use_bench_database(fresh=args.fresh)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    open_bench_database(fresh=args.fresh)
     from bench import galleries
 
-    call_command("migrate", verbosity=0)
     specs = galleries.QUICK if args.quick else galleries.FULL
     log(f"galleries: {len(specs)} domains, {sum(s.n_faces for s in specs):,} faces")
     domains = galleries.ensure(specs, log=log)

@@ -136,15 +136,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--cluster", type=int, default=0, help="Also time clustering of this many unassigned faces")
     args = parser.parse_args()
-    from bench.env import use_bench_database
+    from bench.env import open_bench_database
 
-    use_bench_database()  # its domains are purged and rebuilt: never in the dev database
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    open_bench_database()  # its domains are purged and rebuilt: never in the dev database
     row = archive_search(args.faces, queries=args.queries)
     print(f"10x unassigned faces: p50 {row['p50_ratio']:.2f}x of the row without them; "
           f"recall@10 {row['with_10x_unassigned']['recall_at_10']:.4f}")
